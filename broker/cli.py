@@ -1,0 +1,125 @@
+"""The ``nhi-broker`` command line: ``serve`` and the virtual card kit (``kit …``)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import structlog
+
+from broker import logging as broker_logging
+from broker.emulators.kit import CardKit
+from broker.emulators.serial_reader import SerialReaderEmulator
+from broker.emulators.vpcd import DEFAULT_PORT, run_until_stopped
+
+log = structlog.get_logger("broker.cli")
+
+# What the sim profile's serial reader (COM1) holds: the manual's physical
+# test SAM, test HPC and test patient.
+SIM_SERIAL_CARDS = {"SAM": "900000000101", "HPC": "100000291508", "HC": "900000000711"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with ``--help`` on every command."""
+    parser = argparse.ArgumentParser(prog="nhi-broker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the broker")
+    serve.add_argument("--profile", choices=["sim", "hardware"], default="sim")
+    serve.add_argument("--port", type=int, default=5066)
+    serve.add_argument("--data-dir", default=None, help="settings and cloud-SAM store")
+    serve.add_argument("--config", default=None, help="TOML file (hardware profile)")
+
+    kit = commands.add_parser("kit", help="the virtual card kit").add_subparsers(
+        dest="kit_command", required=True
+    )
+    vpcd = kit.add_parser("vpcd", help="connect one emulated card to pcscd's vpcd slot")
+    vpcd.add_argument("--card", required=True, help="card id, e.g. 900000000711")
+    vpcd.add_argument("--port", type=int, default=DEFAULT_PORT, help="35963 slot 0, 35964 slot 1")
+    kit.add_parser("serial", help="an emulated NHI serial reader on a new pty")
+    kit.add_parser("cards", help="list the kit's cards")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    broker_logging.configure()
+    if args.command == "serve":
+        return serve(args.profile)
+    if args.kit_command == "vpcd":
+        return kit_vpcd(args.card, args.port)
+    if args.kit_command == "serial":
+        return kit_serial()
+    return kit_cards()
+
+
+def kit_vpcd(card_id: str, port: int) -> int:
+    """Serve one card through vpcd until SIGTERM or Ctrl-C (= card removed)."""
+    try:
+        card = CardKit().card(card_id)
+    except KeyError:
+        print(
+            f"nhi-broker: the kit has no card {card_id}; see 'nhi-broker kit cards'",
+            file=sys.stderr,
+        )
+        return 2
+    run_until_stopped(card, port=port)
+    return 0
+
+
+def kit_serial() -> int:
+    """Start the emulated serial reader with the sim profile's cards; print its tty."""
+    reader = start_sim_serial_reader(CardKit())
+    print(reader.path, flush=True)
+    log.info("kit.serial_ready", tty=reader.path, cards=SIM_SERIAL_CARDS)
+    wait_for_stop_signal()
+    reader.stop()
+    return 0
+
+
+def kit_cards() -> int:
+    """Print the kit's cards, one per line."""
+    for card in CardKit().listing():
+        name = (
+            card.fields.get("name") or card.fields.get("c_name") or card.fields.get("hospital_name")
+        )
+        print(f"{card.id}  {card.kind:<3}  {card.fields['environment']}  {name or ''}")
+    return 0
+
+
+def serve(profile: str) -> int:
+    """Run the broker. For now the sim profile starts the virtual card kit only."""
+    if profile != "sim":
+        print("nhi-broker: the hardware profile is not available yet", file=sys.stderr)
+        return 2
+    reader = start_sim_serial_reader(CardKit())
+    log.info(
+        "kit.ready",
+        profile=profile,
+        serial_reader={"name": "COM1", "tty": reader.path, "cards": SIM_SERIAL_CARDS},
+        note="virtual card kit only: the Web API and console are not served yet",
+    )
+    wait_for_stop_signal()
+    reader.stop()
+    return 0
+
+
+def start_sim_serial_reader(kit: CardKit) -> SerialReaderEmulator:
+    """COM1 of the sim profile, its slots filled."""
+    reader = SerialReaderEmulator("COM1")
+    reader.start()
+    for slot, card_id in SIM_SERIAL_CARDS.items():
+        reader.insert(slot, kit.card(card_id))
+    return reader
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    stop.wait()

@@ -1,0 +1,58 @@
+"""A pcscd for the kit: the one already running, or one started with the vpcd readers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+from broker.errors import TransportError
+from broker.transport.pcsc import list_readers
+
+VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+VPCD_PORTS = {VPCD_READERS[0]: 35963, VPCD_READERS[1]: 35964}
+STARTUP_TIMEOUT = 10.0
+POLL = 0.05
+
+
+def vpcd_ready() -> bool:
+    """Whether a running pcscd offers the vpcd readers."""
+    return VPCD_READERS[0] in list_readers()
+
+
+def start_pcscd(log_path: Path, timeout: float = STARTUP_TIMEOUT) -> subprocess.Popen[bytes]:
+    """Start ``pcscd --foreground`` (logging to ``log_path``) and wait for the vpcd readers.
+
+    Raises TransportError with pcscd's log if it exits or the readers do not appear.
+    """
+    binary = shutil.which("pcscd")
+    if binary is None:
+        raise TransportError("pcscd is not installed (apt-get install pcscd vsmartcard-vpcd)")
+    log: IO[bytes]
+    with log_path.open("wb") as log:
+        # --foreground keeps it our child; without --auto-exit it never quits when idle.
+        process = subprocess.Popen(  # noqa: S603 - a fixed argv, the binary found on PATH
+            [binary, "--foreground"], stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + timeout
+    while not vpcd_ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_pcscd(process)
+            raise TransportError(
+                f"pcscd offered no vpcd reader within {timeout} s; its log:\n{log_path.read_text()}"
+            )
+        # pcscd announces nothing while it starts: polling its reader list is the only way.
+        time.sleep(POLL)
+    return process
+
+
+def stop_pcscd(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a pcscd we started (kill it if it lingers)."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

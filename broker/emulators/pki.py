@@ -1,0 +1,116 @@
+"""The kit's X.509 chain: test root → HCA intermediate → each HPC's certificate.
+
+Built from the fixed test keys with fixed dates and serial numbers, so every
+process builds byte-identical certificates (RSA PKCS#1 v1.5 is deterministic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from broker.emulators.keys import rsa_key
+
+ROOT_VALIDITY = (dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2050, 1, 1, tzinfo=dt.UTC))
+CARD_VALIDITY = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2044, 1, 1, tzinfo=dt.UTC))
+
+
+def _name(common_name: str, serial: str | None = None) -> x509.Name:
+    parts = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "TW"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nhi-broker virtual card kit"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    if serial:
+        parts.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    return x509.Name(parts)
+
+
+def _ca_cert(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Name,
+    issuer_key: rsa.RSAPrivateKey,
+    serial: int,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(ROOT_VALIDITY[0])
+        .not_valid_after(ROOT_VALIDITY[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer != subject:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@cache
+def root_certificate() -> x509.Certificate:
+    """The kit's test root (plays GRCA)."""
+    key = rsa_key("pki-root")
+    name = _name("nhi-broker kit test root CA")
+    return _ca_cert(name, key, name, key, serial=1)
+
+
+@cache
+def hca_certificate() -> x509.Certificate:
+    """The HCA intermediate, signed by the test root."""
+    return _ca_cert(
+        _name("nhi-broker kit test HCA"),
+        rsa_key("pki-hca"),
+        root_certificate().subject,
+        rsa_key("pki-root"),
+        serial=2,
+    )
+
+
+@cache
+def card_certificate(
+    card_id: str,
+    holder: str,
+    validity: tuple[dt.datetime, dt.datetime] = CARD_VALIDITY,
+) -> x509.Certificate:
+    """An HPC's signing certificate, issued by the HCA intermediate."""
+    key = rsa_key(f"hpc-{card_id}")
+    hca_key = rsa_key("pki-hca")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(holder, card_id))
+        .issuer_name(hca_certificate().subject)
+        .public_key(key.public_key())
+        .serial_number(int(card_id) + 0x1000)
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        # x509.verification requires a SAN on leaf certificates (FACTS trap 11).
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:nhi:hpc:{card_id}")]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(hca_key.public_key()),
+            critical=False,
+        )
+        .sign(hca_key, hashes.SHA256())
+    )

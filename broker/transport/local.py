@@ -1,0 +1,108 @@
+"""In-process transport: a slot that calls a card emulator directly.
+
+Used by fast tests and by the sim profile (cloud SAMs, virtual cards). A
+card pulled while a connection is open makes that connection fail with
+``CardAbsentError``; a new connection after re-insertion works.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from broker.errors import CardAbsentError
+from broker.transport.base import SlotEvent, SlotListener
+
+if TYPE_CHECKING:
+    from broker.emulators.card import CardEmulator
+
+
+class LocalSlot:
+    """A slot whose card is an emulator object in this process."""
+
+    def __init__(self, name: str, listener: SlotListener | None = None) -> None:
+        self._name = name
+        self._listener = listener
+        self._lock = threading.Lock()
+        self._card: CardEmulator | None = None
+        self._generation = 0  # bumps on every insert/remove: stale connections fail
+
+    @property
+    def name(self) -> str:
+        """The slot's name."""
+        return self._name
+
+    @property
+    def card(self) -> CardEmulator | None:
+        """The emulator in the slot, if any."""
+        return self._card
+
+    def set_listener(self, listener: SlotListener | None) -> None:
+        """Receive insert/remove events from now on."""
+        self._listener = listener
+
+    def insert(self, card: CardEmulator) -> None:
+        """Put ``card`` in the slot (removing any card already there)."""
+        with self._lock:
+            if self._card is not None:
+                self._card.power_off()
+            self._card = card
+            self._generation += 1
+        self._notify(SlotEvent(self._name, present=True, atr=card.atr))
+
+    def remove(self) -> None:
+        """Pull the card out; open connections fail from now on."""
+        with self._lock:
+            card, self._card = self._card, None
+            self._generation += 1
+        if card is not None:
+            card.power_off()
+            self._notify(SlotEvent(self._name, present=False))
+
+    def is_card_present(self) -> bool:
+        """Whether a card sits in the slot."""
+        return self._card is not None
+
+    def connect(self) -> LocalConnection:
+        """Power the card on and return a connection to it."""
+        with self._lock:
+            card = self._card
+            if card is None:
+                raise CardAbsentError(f"no card in {self._name}")
+            atr = card.power_on()
+            return LocalConnection(self, card, self._generation, atr)
+
+    def _transmit(self, card: CardEmulator, generation: int, apdu: bytes) -> bytes:
+        with self._lock:
+            if generation != self._generation:
+                raise CardAbsentError(f"card removed from {self._name}")
+        response = card.execute(apdu)
+        if generation != self._generation:  # pulled while the card was working
+            raise CardAbsentError(f"card removed from {self._name}")
+        return response
+
+    def _notify(self, event: SlotEvent) -> None:
+        if self._listener is not None:
+            self._listener(event)
+
+
+class LocalConnection:
+    """A connection to an emulator through a ``LocalSlot``."""
+
+    def __init__(self, slot: LocalSlot, card: CardEmulator, generation: int, atr: bytes) -> None:
+        self._slot = slot
+        self._card = card
+        self._generation = generation
+        self._atr = atr
+
+    @property
+    def atr(self) -> bytes:
+        """The card's answer to reset."""
+        return self._atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Run one APDU on the emulator."""
+        return self._slot._transmit(self._card, self._generation, apdu)
+
+    def close(self) -> None:
+        """Nothing to release in process."""

@@ -1,0 +1,57 @@
+"""Fixtures every tier shares: the kit, and the DC's side of SAM authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from broker.cards.sam import SamSession
+from broker.emulators import dc_grant
+from broker.emulators.keys import rsa_key
+from broker.emulators.kit import CardKit
+from broker.emulators.pcscd import start_pcscd, stop_pcscd, vpcd_ready
+from broker.errors import TransportError
+
+DcAuthenticate = Callable[[SamSession], None]
+SETTLE = 5.0  # seconds pcscd may take to see a card come or go (it polls vpcd every 0.4 s)
+
+
+@pytest.fixture
+def kit() -> CardKit:
+    """A fresh kit: every card at its issue state."""
+    return CardKit()
+
+
+def authenticate_sam(sam: SamSession) -> None:
+    """Run the three DC authentication steps with the kit's DC keys."""
+    sam_id = sam.identity().sam_id
+    sam_random = sam.dc_challenge()
+    dc_random = dc_grant.new_dc_random()
+    signature = sam.answer_dc(dc_random)
+    public_key = rsa_key(f"sam-{sam_id}").public_key()
+    assert dc_grant.sam_answer_is_valid(public_key, sam_id, dc_random, sam_random, signature)
+    sam.accept_grant(dc_grant.grant(sam_id, sam_random))
+
+
+@pytest.fixture
+def dc_authenticate() -> DcAuthenticate:
+    """A function that brings a SAM session to its authenticated state."""
+    return authenticate_sam
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A running pcscd with the vpcd readers: the one already running, or one we start.
+
+    Never skips: without pcscd or vpcd the PC/SC tests fail, loudly.
+    """
+    if vpcd_ready():
+        yield
+        return
+    try:
+        process = start_pcscd(tmp_path_factory.mktemp("pcscd") / "pcscd.log")
+    except TransportError as exc:
+        pytest.fail(str(exc))
+    yield
+    stop_pcscd(process)
