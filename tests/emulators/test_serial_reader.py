@@ -30,10 +30,8 @@ from broker.transport.serial import (
     PinPadCancelledError,
     PinPadTimeoutError,
     ReaderStatus,
-    SerialMonitor,
     SerialReader,
     SlotState,
-    status_events,
 )
 from broker.transport.serial_frames import (
     Command,
@@ -42,6 +40,7 @@ from broker.transport.serial_frames import (
     Status,
     encode_frame,
 )
+from broker.transport.serial_monitor import SerialMonitor, status_events
 
 WAIT = 5.0  # upper bound for anything that should happen at once
 ECHO = 0xEE

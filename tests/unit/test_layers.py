@@ -1,0 +1,54 @@
+"""The import rules of ARCHITECTURE.md: api → actors → broker, one module per hardware library."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports() -> dict[str, set[str]]:
+    """Top-level package name → the files (relative) that import it."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for package in ("broker", "actors", "api", "dcsim", "app"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                for name in names:
+                    found[name.split(".")[0]].add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _in(package: str, files: set[str]) -> set[str]:
+    return {f for f in files if f.startswith(f"{package}/")}
+
+
+def test_broker_imports_neither_actors_nor_web_code() -> None:
+    imports = _imports()
+    for forbidden in ("pykka", "falcon", "waitress", "actors", "api", "dcsim", "app"):
+        assert not _in("broker", imports[forbidden]), forbidden
+
+
+def test_actors_import_no_web_code() -> None:
+    imports = _imports()
+    for forbidden in ("falcon", "waitress", "api", "dcsim", "app"):
+        assert not _in("actors", imports[forbidden]), forbidden
+
+
+def test_each_hardware_library_is_imported_in_one_module() -> None:
+    imports = _imports()
+    assert imports["smartcard"] == {"broker/transport/pcsc.py"}
+    assert imports["serial"] == {"broker/transport/serial.py"}
+
+
+def test_the_data_centre_simulator_stands_beside_the_broker_not_inside() -> None:
+    imports = _imports()
+    for forbidden in ("pykka", "actors", "api", "app"):
+        assert not _in("dcsim", imports[forbidden]), forbidden
