@@ -32,7 +32,7 @@ def write(name: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Non
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    for name in ("pki-root", "pki-hca"):
+    for name in ("pki-root", "pki-hca", "pki-rogue"):
         write(name, rsa.generate_private_key(65537, 2048))
     for hpc in HPCS:
         write(f"hpc-{hpc.card_id}", rsa.generate_private_key(65537, 2048))

@@ -35,8 +35,11 @@ class HpcEmulator(NhiCardEmulator):
         self.puk = PinCounter(person.puk, max_tries=PUK_TRIES)
         self.pin_verified = False
         self.signing_key = rsa_key(f"hpc-{person.card_id}")
-        self.certificate = pki.card_certificate(person.card_id, person.c_name)
-        self.files[cmd.FID_CA_CERT] = bytearray(pki.hca_certificate().public_bytes(Encoding.DER))
+        self.certificate = pki.card_certificate(person.card_id, person.c_name, person.certificate)
+        issuer = (
+            pki.rogue_certificate() if person.certificate == "untrusted" else pki.hca_certificate()
+        )
+        self.files[cmd.FID_CA_CERT] = bytearray(issuer.public_bytes(Encoding.DER))
         self.files[cmd.FID_USER_CERT] = bytearray(self.certificate.public_bytes(Encoding.DER))
         self._get_data_object = self.handlers[cmd.Ins.GET_DATA]
         self.handlers.update(

@@ -40,6 +40,7 @@ class HpcPerson:
     environment: Environment
     kind: str = "HPC"  # or "DOC": the older doctor card
     pin_tries_left: int = 3
+    certificate: str = "valid"  # or "expired", "untrusted" (a rogue CA), "revoked" (DC's list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,36 @@ HPCS: tuple[HpcPerson, ...] = (
         "100000291539", "H123450000", "測試醫師7", "DR SEVEN", "222222", "22222222", T, "DOC"
     ),
     HpcPerson("000000123456", "J100000003", "正式醫師", "FORMAL DR", "654321", "13572468", F),
+    HpcPerson(
+        "100000291546",
+        "K123456781",
+        "測試人員8",
+        "",
+        "333333",
+        "33333333",
+        T,
+        certificate="expired",
+    ),
+    HpcPerson(
+        "100000291553",
+        "L123456782",
+        "測試人員9",
+        "",
+        "444444",
+        "44444444",
+        T,
+        certificate="untrusted",
+    ),
+    HpcPerson(
+        "100000291560",
+        "M123456783",
+        "測試人員10",
+        "",
+        "555555",
+        "55555555",
+        T,
+        certificate="revoked",
+    ),
 )
 
 SAMS: tuple[SamRecord, ...] = (

@@ -18,6 +18,7 @@ from broker.emulators.keys import rsa_key
 
 ROOT_VALIDITY = (dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2050, 1, 1, tzinfo=dt.UTC))
 CARD_VALIDITY = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2044, 1, 1, tzinfo=dt.UTC))
+EXPIRED_VALIDITY = (dt.datetime(2010, 1, 1, tzinfo=dt.UTC), dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
 
 
 def _name(common_name: str, serial: str | None = None) -> x509.Name:
@@ -82,18 +83,29 @@ def hca_certificate() -> x509.Certificate:
 
 
 @cache
-def card_certificate(
-    card_id: str,
-    holder: str,
-    validity: tuple[dt.datetime, dt.datetime] = CARD_VALIDITY,
-) -> x509.Certificate:
-    """An HPC's signing certificate, issued by the HCA intermediate."""
+def rogue_certificate() -> x509.Certificate:
+    """A CA that calls itself the HCA but that no one trusts (for 1423)."""
+    key = rsa_key("pki-rogue")
+    name = _name("nhi-broker kit test HCA")
+    return _ca_cert(name, key, name, key, serial=666)
+
+
+@cache
+def card_certificate(card_id: str, holder: str, kind: str = "valid") -> x509.Certificate:
+    """An HPC's signing certificate, issued by the HCA intermediate.
+
+    ``kind`` "expired" dates it 2010–2020; "untrusted" has the rogue CA sign
+    it; "valid" and "revoked" (the DC's list decides) are ordinary.
+    """
     key = rsa_key(f"hpc-{card_id}")
-    hca_key = rsa_key("pki-hca")
+    issuer, hca_key = hca_certificate(), rsa_key("pki-hca")
+    if kind == "untrusted":
+        issuer, hca_key = rogue_certificate(), rsa_key("pki-rogue")
+    validity = EXPIRED_VALIDITY if kind == "expired" else CARD_VALIDITY
     return (
         x509.CertificateBuilder()
         .subject_name(_name(holder, card_id))
-        .issuer_name(hca_certificate().subject)
+        .issuer_name(issuer.subject)
         .public_key(key.public_key())
         .serial_number(int(card_id) + 0x1000)
         .not_valid_before(validity[0])

@@ -35,6 +35,7 @@ class SamEmulator(NhiCardEmulator):
         record: SamRecord,
         key: rsa.RSAPrivateKey,
         dc_grant_key: ec.EllipticCurvePublicKey,
+        issuer_masters: dict[str, bytes] | None = None,
     ) -> None:
         super().__init__(
             aid=cmd.SAM_AID,
@@ -48,9 +49,10 @@ class SamEmulator(NhiCardEmulator):
         self.key = key
         self.dc_grant_key = dc_grant_key
         self.grant_failures = 0
-        self._masters = {
-            p2: issuer_master(family, record.environment) for p2, family in CARD_FAMILIES.items()
+        masters = issuer_masters or {
+            family: issuer_master(family, record.environment) for family in CARD_FAMILIES.values()
         }
+        self._masters = {p2: masters[family] for p2, family in CARD_FAMILIES.items()}
         self._dc_challenge: bytes | None = None
         self._pending_card: tuple[int, bytes, bytes, bytes] | None = None
         self.handlers.update(
