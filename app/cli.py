@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 
 from broker import logging as broker_logging
+from broker.emulators.dc.simulator import DataCentre
 from broker.emulators.kit import CardKit
 from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.emulators.vpcd import DEFAULT_PORT, run_until_stopped
+from dcsim.server import DcSimulator
 
 log = structlog.get_logger("broker.cli")
 
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     vpcd.add_argument("--card", required=True, help="card id, e.g. 900000000711")
     vpcd.add_argument("--port", type=int, default=DEFAULT_PORT, help="35963 slot 0, 35964 slot 1")
     kit.add_parser("serial", help="an emulated NHI serial reader on a new pty")
+    dc = kit.add_parser("dc", help="the data-centre simulator alone (HTTPS on loopback)")
+    dc.add_argument("--port", type=int, default=5100)
+    dc.add_argument("--control-port", type=int, default=5101, help="plain-HTTP fault control")
+    dc.add_argument("--data-dir", default=None, help="where its TLS certificate is kept")
     kit.add_parser("cards", help="list the kit's cards")
     return parser
 
@@ -54,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return kit_vpcd(args.card, args.port)
     if args.kit_command == "serial":
         return kit_serial()
+    if args.kit_command == "dc":
+        return kit_dc(args.port, args.control_port, args.data_dir)
     return kit_cards()
 
 
@@ -81,6 +91,29 @@ def kit_serial() -> int:
     return 0
 
 
+def kit_dc(port: int, control_port: int, data_dir: str | None) -> int:
+    """Run the data-centre simulator until SIGTERM or Ctrl-C."""
+    directory = Path(data_dir) if data_dir else default_data_dir() / "dc-simulator"
+    simulator = DcSimulator(DataCentre.kit(), directory, port=port, control_port=control_port)
+    simulator.start()
+    print(simulator.url, flush=True)
+    log.info(
+        "kit.dc_ready",
+        url=simulator.url,
+        control_url=simulator.control_url,
+        certificate=str(simulator.cert_path),
+    )
+    wait_for_stop_signal()
+    simulator.stop()
+    return 0
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/nhi-broker`` (``~/.local/share/nhi-broker``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nhi-broker"
+
+
 def kit_cards() -> int:
     """Print the kit's cards, one per line."""
     for card in CardKit().listing():
@@ -97,13 +130,17 @@ def serve(profile: str) -> int:
         print("nhi-broker: the hardware profile is not available yet", file=sys.stderr)
         return 2
     reader = start_sim_serial_reader(CardKit())
+    simulator = DcSimulator(DataCentre.kit(), default_data_dir() / "dc-simulator")
+    simulator.start()
     log.info(
         "kit.ready",
         profile=profile,
         serial_reader={"name": "COM1", "tty": reader.path, "cards": SIM_SERIAL_CARDS},
+        data_centre=simulator.url,
         note="virtual card kit only: the Web API and console are not served yet",
     )
     wait_for_stop_signal()
+    simulator.stop()
     reader.stop()
     return 0
 

@@ -1,0 +1,36 @@
+"""Conversations that need both a card and the data centre."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from broker.cards.hpc import HpcSession
+from broker.cards.sam import SamSession
+from broker.dc.client import DcClient
+from broker.dc.records import DcSession, HcaHolder
+
+
+def authenticate_sam(client: DcClient, sam: SamSession) -> DcSession:
+    """Bring a SAM to its authenticated state (mode 2) with the DC; the DC session.
+
+    Never called by the broker on its own for a physical SAM: a SAM locks
+    after repeated failures (docs/cards.md).
+    """
+    sam_id = sam.identity().sam_id
+    dc_random = client.sam_challenge(sam_id)
+    sam_random = sam.dc_challenge()
+    signature = sam.answer_dc(dc_random)
+    session = client.sam_authenticate(sam_id, dc_random, sam_random, signature)
+    sam.accept_grant(session.grant)
+    return session
+
+
+def verify_hpc_certificate(client: DcClient, session: str, hpc: HpcSession) -> HcaHolder:
+    """Have the HPC sign the DC's challenge and the DC check card and certificate.
+
+    The HPC's PIN must be verified (signing needs it).
+    """
+    challenge = client.hca_challenge(session)
+    signature = hpc.sign(challenge)
+    _, certificate = hpc.certificates()
+    return client.hca_verify(session, certificate.public_bytes(Encoding.DER), challenge, signature)
