@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from broker.cards.hpc import HpcSession
-from broker.cards.sam import SamSession
+from broker.cards.records import SamIdentity
 from broker.dc.client import DcClient
 from broker.dc.records import DcSession, HcaHolder
 
 
-def authenticate_sam(client: DcClient, sam: SamSession) -> DcSession:
+class SamDcSide(Protocol):
+    """The SAM's verbs in DC authentication (a ``SamSession``, or one across actors)."""
+
+    def identity(self) -> SamIdentity:
+        """The SAM's ids."""
+        ...
+
+    def dc_challenge(self) -> bytes:
+        """RS."""
+        ...
+
+    def answer_dc(self, dc_random: bytes) -> bytes:
+        """The SAM's signature."""
+        ...
+
+    def accept_grant(self, grant: bytes) -> None:
+        """Enter the authenticated state."""
+        ...
+
+
+def authenticate_sam(client: DcClient, sam: SamDcSide) -> DcSession:
     """Bring a SAM to its authenticated state (mode 2) with the DC; the DC session.
 
     Never called by the broker on its own for a physical SAM: a SAM locks

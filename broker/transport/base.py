@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class CardSlot(Protocol):
         ...
 
 
+@runtime_checkable
 class PinPad(Protocol):
     """A reader's PIN pad: the reader collects the PIN and sends VERIFY itself."""
 

@@ -1,0 +1,158 @@
+"""The actor base: deadline checks, bound log context, crash → restart, and stable handles.
+
+Domain errors (``BrokerError``) are answers, not crashes. Anything else
+raised while handling a message is a crash: the caller of that one message
+gets a clear error, the actor refuses everything after it, stops, and its
+supervisor starts a fresh one (pykka has no supervision of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.messages import Message
+from broker.codes import Code
+from broker.errors import BrokerError
+
+CrashReport = Callable[[str, BaseException], None]
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+class ActorUnavailableError(BrokerError):
+    """The actor crashed, is restarting, or did not answer in time."""
+
+    default_code = Code.PCSC_OTHER
+
+
+class DeadlineError(BrokerError):
+    """The caller's deadline passed before the work could start."""
+
+    default_code = Code.PCSC_OTHER
+
+
+def handler_name(message: object) -> str:
+    """``VerifyPin`` → ``on_verify_pin``."""
+    return "on_" + _CAMEL.sub("_", type(message).__name__).lower()
+
+
+class BrokerActor(pykka.ThreadingActor):
+    """Dispatches each message to ``on_<message_name>``; reports crashes."""
+
+    use_daemon_thread = True
+    crash_code: Code = Code.PCSC_OTHER  # what a caller sees when this kind of actor crashes
+
+    def __init__(self, name: str, on_crash: CrashReport) -> None:
+        super().__init__()
+        self.name = name
+        self._on_crash = on_crash
+        self._crashed = False
+        self.log = structlog.get_logger(f"actors.{type(self).__name__}").bind(actor=name)
+
+    def on_receive(self, message: Any) -> Any:
+        """Run the message's handler, unless its caller has gone or the actor crashed."""
+        if self._crashed:
+            raise ActorUnavailableError(f"{self.name} is restarting", code=self.crash_code)
+        if not isinstance(message, Message):
+            raise TypeError(f"{self.name} got a {type(message).__name__}, not a Message")
+        if message.expired():
+            self.log.info("actor.skipped_expired", message=type(message).__name__)
+            raise DeadlineError(f"{type(message).__name__} reached {self.name} too late")
+        handler = getattr(self, handler_name(message), None)
+        if handler is None:
+            raise TypeError(f"{self.name} has no handler for {type(message).__name__}")
+        log = self.log.bind(**message.context.log_fields())
+        try:
+            return handler(message, log)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            self._crash(exc, log)
+            raise ActorUnavailableError(
+                f"{self.name} failed and is being restarted", code=self.crash_code
+            ) from exc
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """A told message crashed the actor: report it so it is restarted."""
+        if exception_value is not None and not self._crashed:
+            self._crash(exception_value, self.log)
+
+    def inbox_depth(self) -> int:
+        """Messages waiting (for the admin API and metrics)."""
+        return _depth(self.actor_inbox)
+
+    def _crash(self, exc: BaseException, log: Any) -> None:
+        self._crashed = True
+        # exc_info without locals: a PIN in a local variable must not reach the log.
+        log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}")
+        self.stop()  # queued behind what is waiting; those get ActorUnavailableError
+        self._on_crash(self.name, exc)
+
+
+class ActorHandle:
+    """A stable name for an actor whose ref changes at every restart."""
+
+    def __init__(self, name: str, ref: pykka.ActorRef[Any], timeout_code: Code) -> None:
+        self.name = name
+        self._ref = ref
+        self._lock = threading.Lock()
+        self.timeout_code = timeout_code
+        self.restarts = 0
+
+    @property
+    def ref(self) -> pykka.ActorRef[Any]:
+        """The current actor."""
+        with self._lock:
+            return self._ref
+
+    def replace(self, ref: pykka.ActorRef[Any]) -> None:
+        """Point at a restarted actor."""
+        with self._lock:
+            self._ref = ref
+            self.restarts += 1
+
+    def ask(self, message: Message) -> Any:
+        """Ask with the message's own deadline; actor trouble becomes a clear BrokerError."""
+        timeout = message.remaining()
+        if timeout <= 0:
+            raise DeadlineError(f"no time left to ask {self.name}", code=self.timeout_code)
+        try:
+            return self.ref.ask(message, timeout=timeout)
+        except pykka.Timeout as exc:
+            raise ActorUnavailableError(
+                f"{self.name} did not answer in time", code=self.timeout_code
+            ) from exc
+        except pykka.ActorDeadError as exc:
+            raise ActorUnavailableError(
+                f"{self.name} is restarting", code=self.timeout_code
+            ) from exc
+
+    def tell(self, message: Message) -> None:
+        """Tell; a dead actor's messages are dropped (its replacement starts fresh)."""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.ref.tell(message)
+
+    def is_alive(self) -> bool:
+        """Whether the current actor runs."""
+        return self.ref.is_alive()
+
+    def inbox_depth(self) -> int:
+        """Messages waiting in the current actor's inbox."""
+        return _depth(self.ref.actor_inbox) if self.ref.is_alive() else 0
+
+
+def _depth(inbox: Any) -> int:
+    """Messages waiting in a threading actor's inbox (a ``queue.Queue``)."""
+    return int(inbox.qsize())

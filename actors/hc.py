@@ -1,0 +1,312 @@
+"""HcActor: a station's health card — physical in a reader, or virtual from a QR token —
+and its state (0 none, 1 present, 2 verified, 3 verified with the HCA)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actors.base import CrashReport
+from actors.holder import CardHolderActor
+from actors.messages import Message
+from actors.reader import CardSeen
+from broker import errors
+from broker.cards.hc import HealthCardSession
+from broker.cards.records import Environment, PinStatus
+from broker.codes import Code
+from broker.dc.client import DcClient
+from broker.dc.records import VhcCard, VirtualCardBinding
+from broker.state import HcStatus, HcType, StateBoard
+from broker.transport.base import CardConnection
+
+
+@dataclass(frozen=True)
+class HcView:
+    """The HC's state as the station needs it."""
+
+    hc_type: HcType
+    status: HcStatus
+    card_id: str | None
+    generation: int
+    environment: Environment | None
+    has_pin: bool | None
+    pin_verified: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetHc(Message):
+    """The HC's state."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcVerified(Message):
+    """The SAM authenticated the card of ``generation`` (1 → 2)."""
+
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcWithHca(Message):
+    """A three-card signature bound the card to the HCA (2 → 3)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcLogout(Message):
+    """Back to 0; a physical card left in the reader is ignored until found again."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcVirtualVerify(Message):
+    """A QR token checked by the DC (0 → 2)."""
+
+    token: str
+    session: str
+    device_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcVirtualExport(Message):
+    """Hand the virtual card to another device: its transfer code (2 → 0)."""
+
+    session: str
+    device_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcVirtualImport(Message):
+    """Take over a virtual card exported elsewhere (0 → 2)."""
+
+    code: str
+    session: str
+    device_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcBasicData(Message):
+    """The card holder's data."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcProof(Message):
+    """What an HC signature covers: the card's ids and, for a physical card, its MAC."""
+
+    client_random: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcPin(Message):
+    """A PIN function of a physical card: ``status``, ``verify``, ``set`` or ``clear``."""
+
+    action: str
+    pin: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcUpdateMarks(Message):
+    """Write the DC's marks into a physical card (2 → 0)."""
+
+    marks: bytes
+
+
+class HcActor(CardHolderActor):
+    """One station's health card."""
+
+    kinds = ("HC",)
+    crash_code = Code.HC_MODE1_FAILED
+
+    def __init__(
+        self, name: str, station: str, board: StateBoard, dc: DcClient, on_crash: CrashReport
+    ) -> None:
+        super().__init__(name, station, board, on_crash)
+        self._dc = dc
+        self._type = HcType.NONE
+        self._status = HcStatus.NONE
+        self._environment: Environment | None = None
+        self._pin: PinStatus | None = None
+        self._virtual: VirtualCardBinding | None = None
+
+    def on_start(self) -> None:
+        """A (re)started HC actor holds nothing yet."""
+        self._publish()
+
+    def arrived(self, seen: CardSeen) -> None:
+        """A physical card arrived: mode 1 (unless a virtual card is in use)."""
+        if self._virtual is not None:
+            return
+        self._environment = seen.identity.environment
+        self._pin = None
+        self._set(HcType.PHYSICAL, HcStatus.PRESENT)
+
+    def left(self) -> None:
+        """The physical card left: mode 0."""
+        if self._virtual is None:
+            self._pin = None
+            self._set(HcType.NONE, HcStatus.NONE)
+
+    def on_get_hc(self, message: GetHc, log: Any) -> HcView:
+        """The HC's state."""
+        has_pin = self._pin.has_pin if self._pin is not None else None
+        verified = self._pin.verified if self._pin is not None else False
+        if self._virtual is not None:
+            has_pin, verified = self._virtual.card.has_pin, self._virtual.card.pin_verified
+        return HcView(
+            self._type,
+            self._status,
+            self.card_id,
+            self.generation,
+            self._environment,
+            has_pin,
+            verified,
+        )
+
+    def on_hc_verified(self, message: HcVerified, log: Any) -> None:
+        """Mode 2 for the card the SAM authenticated; learn whether it has a PIN."""
+        if message.generation != self.generation or self._status is not HcStatus.PRESENT:
+            raise errors.BrokerError("the card changed meanwhile", code=Code.HC_MODE2_FAILED)
+        self._pin = self.converse(message, lambda c: _selected(c).pin_status())
+        self._set(HcType.PHYSICAL, HcStatus.VERIFIED)
+
+    def on_hc_with_hca(self, message: HcWithHca, log: Any) -> None:
+        """Mode 3."""
+        self._set(self._type, HcStatus.WITH_HCA)
+
+    def on_hc_logout(self, message: HcLogout, log: Any) -> None:
+        """Mode 0."""
+        self._virtual = None
+        self._pin = None
+        self.release()
+        self._set(HcType.NONE, HcStatus.NONE)
+
+    def on_hc_virtual_verify(self, message: HcVirtualVerify, log: Any) -> None:
+        """The DC verifies the token (one of its uses) and binds the card here."""
+        binding = self._dc.vhc_verify(message.session, message.token, message.device_id)
+        self._take_virtual(binding)
+
+    def on_hc_virtual_export(self, message: HcVirtualExport, log: Any) -> str:
+        """The transfer code; the card leaves this device."""
+        binding = self._virtual_only()
+        code = self._dc.vhc_export(message.session, binding.vhc_id, message.device_id)
+        self._virtual = None
+        self.card_id = None
+        self._set(HcType.NONE, HcStatus.NONE)
+        return code
+
+    def on_hc_virtual_import(self, message: HcVirtualImport, log: Any) -> None:
+        """The DC moves the card here."""
+        self._take_virtual(self._dc.vhc_import(message.session, message.code, message.device_id))
+
+    def on_hc_basic_data(self, message: HcBasicData, log: Any) -> dict[str, Any]:
+        """Profile and identity status; a virtual card has no issue date."""
+        if self._virtual is not None:
+            card = self._virtual.card
+            return {**_basic(card), "dateIssue": None}
+
+        def read(connection: CardConnection) -> dict[str, Any]:
+            hc = _selected(connection)
+            profile = hc.read_profile()
+            return {
+                "cardId": profile.card_id,
+                "idNo": profile.id_no,
+                "name": profile.name,
+                "birthday": profile.birthday,
+                "sex": profile.sex,
+                "identityStatus": hc.identity_status(),
+                "dateIssue": profile.issue_date,
+            }
+
+        return self.converse(message, read)
+
+    def on_hc_proof(self, message: HcProof, log: Any) -> tuple[str, str, bytes]:
+        """Card number, ID number, and the card's MAC over the client random (physical)."""
+        if self._virtual is not None:
+            card = self._virtual.card
+            return card.card_id, card.id_no, self._virtual.vhc_id.encode()
+
+        def prove(connection: CardConnection) -> tuple[str, str, bytes]:
+            hc = _selected(connection)
+            profile = hc.read_profile()
+            return profile.card_id, profile.id_no, hc.authenticate_data(message.client_random)
+
+        return self.converse(message, prove)
+
+    def on_hc_pin(self, message: HcPin, log: Any) -> PinStatus:
+        """A PIN function; virtual cards have none (1526): their PIN is the app's."""
+        if self._virtual is not None:
+            raise errors.BrokerError(
+                "a virtual card's PIN is the app's", code=Code.VHC_NO_PIN_FUNCTIONS
+            )
+
+        def run(connection: CardConnection) -> PinStatus:
+            hc = _selected(connection)
+            if message.action == "verify":
+                _refuse_twice(hc)
+                hc.verify_pin(message.pin or "")
+            elif message.action == "set":
+                hc.set_pin(message.pin or "")
+            elif message.action == "clear":
+                hc.clear_pin()
+            return hc.pin_status()
+
+        self._pin = self.converse(message, run)
+        self._publish()
+        return self._pin
+
+    def on_hc_update_marks(self, message: HcUpdateMarks, log: Any) -> None:
+        """Physical cards only (1515); the card is logged out afterwards (manual)."""
+        if self._virtual is not None:
+            raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
+        self.converse(message, lambda c: _selected(c).update_marks(message.marks))
+        self.on_hc_logout(HcLogout(), log)
+
+    # --- helpers -------------------------------------------------------------
+
+    def _take_virtual(self, binding: VirtualCardBinding) -> None:
+        self._virtual = binding
+        self.card_id = binding.card.card_id
+        self._environment = None
+        self._set(HcType.VIRTUAL, HcStatus.VERIFIED)
+
+    def _virtual_only(self) -> VirtualCardBinding:
+        if self._virtual is None:
+            raise errors.BrokerError("only a virtual card moves", code=Code.HC_VIRTUAL_ONLY)
+        return self._virtual
+
+    def _set(self, hc_type: HcType, status: HcStatus) -> None:
+        self._type, self._status = hc_type, status
+        self._publish()
+
+    def _publish(self) -> None:
+        view = self.on_get_hc(GetHc(), self.log)
+        self.board.update(
+            self.station,
+            hc_type=self._type,
+            hc_status=self._status,
+            hc_has_pin=view.has_pin,
+            hc_pin_verified=view.pin_verified,
+        )
+
+
+def _selected(connection: CardConnection) -> HealthCardSession:
+    hc = HealthCardSession(connection)
+    hc.select()
+    return hc
+
+
+def _refuse_twice(hc: HealthCardSession) -> None:
+    """1513 when the PIN is already verified: a second try could only cost a try."""
+    status = hc.pin_status()
+    if not status.has_pin:
+        raise errors.NoPinSetError(0x6984)
+    if status.verified:
+        raise errors.BrokerError("the PIN is already verified", code=Code.HC_PIN_ALREADY_VERIFIED)
+
+
+def _basic(card: VhcCard) -> dict[str, Any]:
+    return {
+        "cardId": card.card_id,
+        "idNo": card.id_no,
+        "name": card.name,
+        "birthday": card.birthday,
+        "sex": card.sex,
+        "identityStatus": card.identity_status,
+    }

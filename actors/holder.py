@@ -1,0 +1,159 @@
+"""What the HCA and HC actors share: the reader slots they watch and the card in them.
+
+A station binds its card actors to reader slots when its device is
+connected. Readers report every arrival and departure (``CardSeen``, told);
+a card actor takes the cards of its kinds and forgets a card that left. A
+report it already had (same slot, same generation) changes nothing, so a
+verified card is never reset by a late duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from actors.base import ActorHandle, BrokerActor, CrashReport
+from actors.messages import Message
+from actors.reader import CardSeen, Converse, Probe
+from broker.errors import BrokerError
+from broker.state import StateBoard
+from broker.transport.base import CardConnection
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A reader slot a station's cards may sit in."""
+
+    reader: ActorHandle
+    slot: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bind(Message):
+    """Watch these slots (at Initial); an empty list releases the card (at Finalize)."""
+
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seen(Message):
+    """A reader's report (told)."""
+
+    seen: CardSeen
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redetect(Message):
+    """Look for a card in the bound slots again (after a logout left a card in the reader)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrentSource(Message):
+    """Which slot the card sits in (None without a physical card)."""
+
+
+class CardHolderActor(BrokerActor):
+    """A station's HCA or HC: the card it holds, from which slot, and since which arrival."""
+
+    kinds: tuple[str, ...] = ()
+
+    def __init__(self, name: str, station: str, board: StateBoard, on_crash: CrashReport) -> None:
+        super().__init__(name, on_crash)
+        self.station = station
+        self.board = board
+        self.sources: tuple[Source, ...] = ()
+        self.source: Source | None = None
+        self.generation = 0
+        self.card_id: str | None = None
+        self._released: tuple[str, str, int] | None = None  # a card logged out but still there
+
+    # --- to be written by the HCA and HC actors -------------------------------------
+
+    def arrived(self, seen: CardSeen) -> None:
+        """A card of our kinds arrived (state 1)."""
+        raise NotImplementedError
+
+    def left(self) -> None:
+        """Our card left, or the station released it (state 0)."""
+        raise NotImplementedError
+
+    # --- shared handlers ----------------------------------------------------------
+
+    def on_bind(self, message: Bind, log: Any) -> None:
+        """Watch new slots and pick up a card already sitting in one."""
+        self.sources = message.sources
+        if self.source is not None and self.source not in self.sources:
+            self._forget()
+        if not self.sources:
+            self._forget()
+        self._probe_all(message)
+
+    def on_seen(self, message: Seen, log: Any) -> None:
+        """Take or drop the card a reader reported."""
+        self._take(message.seen)
+
+    def on_current_source(self, message: CurrentSource, log: Any) -> Source | None:
+        """The slot of our card."""
+        return self.source
+
+    def on_redetect(self, message: Redetect, log: Any) -> None:
+        """Probe the bound slots; a card found there becomes ours again."""
+        self._released = None
+        self._probe_all(message)
+
+    def release(self) -> None:
+        """Let go of the card (logout): it is ignored until it is re-inserted or re-detected."""
+        if self.source is not None:
+            self._released = (self.source.reader.name, self.source.slot, self.generation)
+        self._forget()
+
+    # --- helpers ----------------------------------------------------------------
+
+    def converse(self, message: Message, run: Callable[[CardConnection], T]) -> T:
+        """Run a conversation with our card through its reader."""
+        if self.source is None:
+            raise BrokerError("no card", code=self.crash_code)
+        ask = message.child(Converse(slot=self.source.slot, run=run))
+        result: T = self.source.reader.ask(ask)
+        return result
+
+    def _probe_all(self, message: Message) -> None:
+        for source in self.sources:
+            if self.source is not None:
+                return
+            try:
+                seen: CardSeen = source.reader.ask(message.child(Probe(slot=source.slot)))
+            except BrokerError as exc:
+                self.log.warning("holder.probe_failed", slot=source.slot, error=str(exc))
+                continue
+            self._take(seen)
+
+    def _take(self, seen: CardSeen) -> None:
+        source = self._source_of(seen)
+        if source is None:
+            return
+        if (seen.reader, seen.slot, seen.generation) == self._released:
+            return  # the card we were told to let go of, reported again
+        if seen.present and seen.identity.kind in self.kinds:
+            if source == self.source and seen.generation == self.generation:
+                return  # a report we already have
+            if self.source is not None and source != self.source:
+                return  # we hold a card from another slot already
+            self.source, self.generation = source, seen.generation
+            self.card_id = seen.identity.card_id
+            self.arrived(seen)
+        elif source == self.source and seen.generation != self.generation:
+            self._forget()
+
+    def _forget(self) -> None:
+        self.source, self.card_id = None, None
+        self.left()
+
+    def _source_of(self, seen: CardSeen) -> Source | None:
+        for source in self.sources:
+            if source.reader.name == seen.reader and source.slot == seen.slot:
+                return source
+        return None

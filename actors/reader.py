@@ -1,0 +1,188 @@
+"""ReaderActor: owns one reader (a PC/SC reader, a serial reader's three slots, or an
+in-process slot) and runs one card conversation at a time.
+
+A conversation is a function of an open ``CardConnection``, run in the
+actor's thread, so two requests for one card never interleave their APDUs.
+The connection is kept open between conversations: pcscd powers a card off
+soon after its last handle closes, which would drop its authentication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from actors.base import BrokerActor, CrashReport
+from actors.messages import Message
+from broker.cards.identify import CardIdentity, identify
+from broker.codes import Code
+from broker.errors import BrokerError, CardAbsentError
+from broker.transport.base import CardConnection, CardSlot, SlotEvent
+
+
+class ReaderClock(Protocol):
+    """A reader's own clock (the serial NHI reader has one)."""
+
+    def read_clock(self) -> str:
+        """ROC ``YYYMMDDHHMMSS``."""
+        ...
+
+    def set_clock(self, roc: str) -> None:
+        """Set it."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Converse(Message):
+    """Run ``run(connection)`` on the card in ``slot``; its result is the answer."""
+
+    slot: str
+    run: Callable[[CardConnection], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlotChanged(Message):
+    """A monitor saw a card arrive or leave (told, never asked)."""
+
+    event: SlotEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadClock(Message):
+    """The reader's clock."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetClock(Message):
+    """Set the reader's clock (after the SAM authenticates: the DC's time)."""
+
+    roc: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe(Message):
+    """Identify whatever card sits in ``slot`` now."""
+
+    slot: str
+
+
+NO_CARD = CardIdentity(None)
+
+
+@dataclass(frozen=True)
+class CardSeen:
+    """What a reader tells the card actors: a card arrived in (or left) a slot."""
+
+    reader: str  # the reader actor's name
+    slot: str
+    present: bool
+    generation: int  # bumps at every arrival and departure: stale work is detectable
+    identity: CardIdentity = NO_CARD
+
+
+CardSeenListener = Callable[[CardSeen], None]
+_generations = itertools.count(1)  # process-wide: a restarted reader never reuses a number
+
+
+class ReaderActor(BrokerActor):
+    """One reader and its slots."""
+
+    crash_code = Code.READER_FAILED
+
+    def __init__(
+        self,
+        name: str,
+        slots: dict[str, CardSlot],
+        on_crash: CrashReport,
+        listener: CardSeenListener,
+        clock: ReaderClock | None = None,
+    ) -> None:
+        super().__init__(name, on_crash)
+        self._slots = slots
+        self._listener = listener
+        self._clock = clock
+        self._connections: dict[str, CardConnection] = {}
+        self._generations = {slot_name: next(_generations) for slot_name in slots}
+
+    def on_start(self) -> None:
+        """Report the cards already present (a restarted reader re-reads its slots)."""
+        for slot_name in self._slots:
+            self.actor_ref.tell(Probe(slot=slot_name))
+
+    def on_stop(self) -> None:
+        """Release every connection."""
+        for slot_name in list(self._connections):
+            self._drop(slot_name)
+
+    def on_converse(self, message: Converse, log: Any) -> Any:
+        """Run a conversation; a card that vanished drops the connection."""
+        connection = self._connection(message.slot)
+        try:
+            return message.run(connection)
+        except CardAbsentError:
+            self._drop(message.slot)
+            raise
+
+    def on_slot_changed(self, message: SlotChanged, log: Any) -> None:
+        """A card arrived or left: tell the card actors what it is."""
+        slot_name = message.event.slot
+        if slot_name not in self._slots:
+            return
+        log.info("reader.slot_changed", slot=slot_name, present=message.event.present)
+        self._drop(slot_name)
+        self._generations[slot_name] = next(_generations)
+        if message.event.present:
+            self._report(slot_name, log)
+        else:
+            self._listener(CardSeen(self.name, slot_name, False, self._generations[slot_name]))
+
+    def on_probe(self, message: Probe, log: Any) -> CardSeen:
+        """Identify the card in a slot now (and report it to the listener too)."""
+        if not self._slots[message.slot].is_card_present():
+            return CardSeen(self.name, message.slot, False, self._generations[message.slot])
+        return self._report(message.slot, log)
+
+    def on_read_clock(self, message: ReadClock, log: Any) -> str:
+        """The reader's clock; 1202 for a reader without one."""
+        if self._clock is None:
+            raise BrokerError(f"{self.name} has no clock", code=Code.READER_FAILED)
+        return self._clock.read_clock()
+
+    def on_set_clock(self, message: SetClock, log: Any) -> None:
+        """Set the reader's clock."""
+        if self._clock is not None:
+            self._clock.set_clock(message.roc)
+            log.info("reader.clock_set", roc=message.roc)
+
+    def _report(self, slot_name: str, log: Any) -> CardSeen:
+        try:
+            identity = identify(self._connection(slot_name))
+        except CardAbsentError:
+            self._drop(slot_name)
+            return CardSeen(self.name, slot_name, False, self._generations[slot_name])
+        except BrokerError as exc:
+            log.warning("reader.identify_failed", slot=slot_name, error=str(exc))
+            identity = CardIdentity(None)
+        log.info("reader.card", slot=slot_name, kind=identity.kind, card_id=identity.card_id)
+        seen = CardSeen(self.name, slot_name, True, self._generations[slot_name], identity)
+        self._listener(seen)
+        return seen
+
+    def _connection(self, slot_name: str) -> CardConnection:
+        connection = self._connections.get(slot_name)
+        if connection is None:
+            slot = self._slots.get(slot_name)
+            if slot is None:
+                raise BrokerError(f"{self.name} has no slot {slot_name}", code=Code.READER_FAILED)
+            connection = slot.connect()
+            self._connections[slot_name] = connection
+        return connection
+
+    def _drop(self, slot_name: str) -> None:
+        connection = self._connections.pop(slot_name, None)
+        if connection is not None:
+            with contextlib.suppress(BrokerError):
+                connection.close()

@@ -1,0 +1,474 @@
+"""StationActor: one HIS workstation's view — its device, the cross-card rules, the functions.
+
+Each function first reaches the state it needs by itself where the rules
+allow (a cloud SAM verifies itself; a present card is verified with the
+SAM), then runs. The station asks only downward (SAM, HCA, HC actors), each
+with what is left of the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from actors.base import ActorHandle, BrokerActor, CrashReport
+from actors.hc import (
+    GetHc,
+    HcBasicData,
+    HcLogout,
+    HcPin,
+    HcProof,
+    HcUpdateMarks,
+    HcVerified,
+    HcView,
+    HcVirtualExport,
+    HcVirtualImport,
+    HcVirtualVerify,
+    HcWithHca,
+)
+from actors.hca import (
+    GetHca,
+    HcaBasicData,
+    HcaLogout,
+    HcaMobileVerify,
+    HcaResetPin,
+    HcaSetPin,
+    HcaSign,
+    HcaVerified,
+    HcaVerifyPin,
+    HcaView,
+)
+from actors.holder import Bind, CurrentSource, Redetect, Source
+from actors.messages import Message
+from actors.reader import ReadClock
+from actors.sam import AuthenticateCard, GetSam, LogoutSam, SamSign, SamView, VerifySam
+from broker import errors, rules
+from broker.cards import commands as cmd
+from broker.codes import Code
+from broker.dc.client import DcClient
+from broker.rules import Function
+from broker.state import HcaStatus, HcStatus, HcType, SamStatus, SamType, StateBoard
+from broker.vhc import check_token_format
+
+VERSION = {"fileVersion": "1.2.0.1", "longVersion": "6000", "shortVersion": "60"}
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a connected device gives a station."""
+
+    device_name: str
+    reader_name: str | None
+    sam: ActorHandle
+    sam_type: SamType
+    hc_sources: tuple[Source, ...]
+    hca_sources: tuple[Source, ...]
+    clock: ActorHandle | None  # the serial reader, whose clock the SAM's DC time sets
+
+
+class Devices(Protocol):
+    """The supervisor's directory of devices a station may connect."""
+
+    def names(self, station: str) -> list[str]:
+        """Device names this station may connect, in Initial's order of trying."""
+        ...
+
+    def connect(self, station: str, name: str) -> Binding:
+        """Bind a device to the station (KeyError if unknown)."""
+        ...
+
+    def release(self, station: str, name: str) -> None:
+        """Unbind it."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call(Message):
+    """Run one function of the manual with its arguments."""
+
+    function: Function
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class StationActor(BrokerActor):
+    """One station: its SAM, HCA and HC, and the rules between them."""
+
+    crash_code = Code.PCSC_OTHER
+
+    def __init__(
+        self,
+        name: str,
+        station: str,
+        board: StateBoard,
+        devices: Devices,
+        hca: ActorHandle,
+        hc: ActorHandle,
+        dc: DcClient,
+        device_id: str,
+        on_crash: CrashReport,
+        remember_device: Callable[[str | None], None] = lambda _name: None,
+    ) -> None:
+        super().__init__(name, on_crash)
+        self.station = station
+        self.board = board
+        self._devices = devices
+        self._hca = hca
+        self._hc = hc
+        self._dc = dc
+        self._device_id = device_id
+        self._remember = remember_device
+        self._binding: Binding | None = None
+
+    def on_start(self) -> None:
+        """A (re)started station is not initialised (its device must be connected again)."""
+        self.board.update(
+            self.station,
+            initialized=False,
+            device_name=None,
+            reader_name=None,
+            sam_type=SamType.NONE,
+            sam_status=SamStatus.NONE,
+        )
+
+    def on_stop(self) -> None:
+        """Let go of the device so another station actor may bind it."""
+        if self._binding is not None:
+            self._devices.release(self.station, self._binding.device_name)
+
+    def on_call(self, message: Call, log: Any) -> dict[str, Any]:
+        """Check the rules, reach the needed state, run the function."""
+        function = message.function
+        rules.check_initialized(function, self.board.get(self.station))
+        self._advance(function, message)
+        handler = getattr(self, f"_do_{function.name.lower()}")
+        result: dict[str, Any] = handler(message, log) or {}
+        log.info("station.call", function=function.name)
+        return result
+
+    # --- reaching the needed state ---------------------------------------------
+
+    def _advance(self, function: Function, message: Message) -> None:
+        need = rules.RULES[function]
+        if need.sam is not None:
+            self._sam_view(message)  # probes a SAM not seen yet
+            state = self.board.get(self.station)
+            if need.sam is SamStatus.VERIFIED and rules.sam_may_verify_itself(state):
+                self._binding_or_fail().sam.ask(message.child(VerifySam()))
+            rules.check_sam(function, self.board.get(self.station))
+        if need.hca is not None and HcaStatus.VERIFIED in need.hca:
+            self._authenticate_hca(message)
+        if need.hc is not None and HcStatus.VERIFIED in need.hc:
+            self._authenticate_hc(message)
+        state = self.board.get(self.station)
+        rules.check_hca(function, state)
+        rules.check_hc(function, state)
+
+    def _authenticate_hca(self, message: Message) -> None:
+        view: HcaView = self._hca.ask(message.child(GetHca()))
+        if view.status is not HcaStatus.PRESENT or view.card_id is None:
+            return
+        self._authenticate(message, self._hca, cmd.SAM_CARD_HPC, view.card_id, view)
+        self._hca.ask(message.child(HcaVerified(generation=view.generation)))
+
+    def _authenticate_hc(self, message: Message) -> None:
+        view: HcView = self._hc.ask(message.child(GetHc()))
+        if view.status is HcStatus.NONE:
+            self._hc.ask(message.child(Redetect()))  # a card left in the reader after a logout
+            view = self._hc.ask(message.child(GetHc()))
+        if view.status is not HcStatus.PRESENT or view.card_id is None:
+            return
+        self._authenticate(message, self._hc, cmd.SAM_CARD_HC, view.card_id, view)
+        self._hc.ask(message.child(HcVerified(generation=view.generation)))
+
+    def _authenticate(
+        self,
+        message: Message,
+        holder: ActorHandle,
+        family: int,
+        card_id: str,
+        view: HcView | HcaView,
+    ) -> None:
+        source: Source | None = holder.ask(message.child(CurrentSource()))
+        if source is None:
+            raise errors.BrokerError("the card left", code=Code.NO_CARD)
+        self._binding_or_fail().sam.ask(
+            message.child(
+                AuthenticateCard(
+                    reader=source.reader,
+                    slot=source.slot,
+                    family=family,
+                    card_id=card_id,
+                    environment=view.environment,
+                )
+            )
+        )
+
+    # --- common ---------------------------------------------------------------------
+
+    def _do_initial(self, message: Call, log: Any) -> dict[str, Any]:
+        name = message.args.get("name") or None
+        known = self._devices.names(self.station)
+        if name is not None and name not in known:
+            raise errors.BrokerError(f"no device {name!r}", code=Code.NO_DEVICE)
+        failures: list[str] = []
+        for candidate in [name] if name else known:
+            try:
+                self._connect(candidate, message)
+            except errors.BrokerError as exc:
+                failures.append(f"{candidate}: {exc.code.display}")
+                if name:
+                    raise
+                continue
+            log.info("station.initialized", device=candidate)
+            return {}
+        raise errors.BrokerError("; ".join(failures) or "no devices", code=Code.NO_DEVICE)
+
+    def _connect(self, name: str, message: Message) -> None:
+        binding = self._devices.connect(self.station, name)
+        try:
+            view: SamView = binding.sam.ask(message.child(GetSam()))
+        except errors.BrokerError:
+            self._devices.release(self.station, name)
+            raise
+        if view.status is SamStatus.NONE:
+            self._devices.release(self.station, name)
+            raise errors.BrokerError(f"no SAM in {name}", code=Code.SAM_MODE1_FAILED)
+        self._binding = binding
+        self.board.update(
+            self.station,
+            initialized=True,
+            device_name=binding.device_name,
+            reader_name=binding.reader_name,
+            sam_type=view.sam_type,
+            sam_status=view.status,
+        )
+        self._hca.ask(message.child(Bind(sources=binding.hca_sources)))
+        self._hc.ask(message.child(Bind(sources=binding.hc_sources)))
+        self._remember(name)
+
+    def _do_finalize(self, message: Call, log: Any) -> None:
+        binding = self._binding_or_fail()
+        self._hca.ask(message.child(Bind(sources=())))
+        self._hc.ask(message.child(Bind(sources=())))
+        self._devices.release(self.station, binding.device_name)
+        self._binding = None
+        self.on_start()
+
+    def _do_version(self, message: Call, log: Any) -> dict[str, Any]:
+        return {**VERSION, "location": sys.argv[0]}
+
+    def _do_reader_time(self, message: Call, log: Any) -> dict[str, Any]:
+        binding = self._binding_or_fail()
+        if binding.sam_type is SamType.PHYSICAL and binding.clock is not None:
+            return {"serverDateTime": binding.clock.ask(message.child(ReadClock()))}
+        return {"serverDateTime": self._dc.server_time()}
+
+    # --- SAM ------------------------------------------------------------------------
+
+    def _do_sam_verify(self, message: Call, log: Any) -> None:
+        self._binding_or_fail().sam.ask(message.child(VerifySam()))
+
+    def _do_sam_logout(self, message: Call, log: Any) -> None:
+        self._binding_or_fail().sam.ask(message.child(LogoutSam()))
+        self._hca.ask(message.child(HcaLogout(sam_gone=True)))
+        self._hc.ask(message.child(HcLogout()))
+
+    def _do_sam_basic(self, message: Call, log: Any) -> dict[str, Any]:
+        identity = self._sam_view(message).identity
+        if identity is None:
+            raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
+        return {
+            "samId": identity.sam_id,
+            "hospitalId": identity.hospital_id,
+            "hospitalName": identity.hospital_name,
+            "hospitalShortName": identity.hospital_short_name,
+        }
+
+    def _do_sam_sign(self, message: Call, log: Any) -> dict[str, Any]:
+        fields = self._signature_base(message)
+        return self._sam_signed(message, fields, b"")
+
+    # --- HCA ------------------------------------------------------------------------
+
+    def _do_hca_verify_pin(self, message: Call, log: Any) -> None:
+        pin = message.args.get("pin")
+        self._hca.ask(message.child(HcaVerifyPin(pin=pin, session=self._session(message))))
+
+    def _do_hca_logout(self, message: Call, log: Any) -> None:
+        self._hca.ask(message.child(HcaLogout()))
+
+    def _do_hca_mobile_verify(self, message: Call, log: Any) -> None:
+        assertion = _text(message.args, "certificate")
+        session = self._session(message)
+        self._hca.ask(message.child(HcaMobileVerify(assertion=assertion, session=session)))
+
+    def _do_hca_mobile_logout(self, message: Call, log: Any) -> None:
+        self._hca.ask(message.child(HcaLogout()))
+
+    def _do_hca_basic(self, message: Call, log: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._hca.ask(message.child(HcaBasicData()))
+        return result
+
+    def _do_hca_sign(self, message: Call, log: Any) -> dict[str, Any]:
+        fields = self._signature_base(message)
+        signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
+        return {
+            **fields,
+            "signature": _b64(signed["signature"]),
+            "hpcId": signed["hpcId"],
+            "hpcIdNo": signed["hpcIdNo"],
+        }
+
+    def _do_hca_set_pin(self, message: Call, log: Any) -> None:
+        self._hca.ask(message.child(HcaSetPin(new_pin=_text(message.args, "newPin"))))
+
+    def _do_hca_reset_pin(self, message: Call, log: Any) -> None:
+        puk, new_pin = _text(message.args, "puk"), _text(message.args, "newPin")
+        self._hca.ask(message.child(HcaResetPin(puk=puk, new_pin=new_pin)))
+
+    # --- HC -------------------------------------------------------------------------
+
+    def _do_hc_virtual_verify(self, message: Call, log: Any) -> None:
+        token = _token(message.args)
+        self._hc.ask(
+            message.child(
+                HcVirtualVerify(
+                    token=token, session=self._session(message), device_id=self._device_id
+                )
+            )
+        )
+
+    def _do_hc_logout(self, message: Call, log: Any) -> None:
+        self._hc.ask(message.child(HcLogout()))
+
+    def _do_hc_basic(self, message: Call, log: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._hc.ask(message.child(HcBasicData()))
+        return result
+
+    def _do_hc_sign(self, message: Call, log: Any) -> dict[str, Any]:
+        fields = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(
+            message.child(HcProof(client_random=fields["_random"]))
+        )
+        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
+        return self._sam_signed(message, fields, proof)
+
+    def _do_hc_three_card_sign(self, message: Call, log: Any) -> dict[str, Any]:
+        fields = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(
+            message.child(HcProof(client_random=fields["_random"]))
+        )
+        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
+        hpc = self._hca.ask(message.child(HcaSign(data=_canonical(fields) + proof)))
+        fields.update(hpcId=hpc["hpcId"], hpcIdNo=hpc["hpcIdNo"])
+        result = self._sam_signed(message, fields, proof + hpc["signature"])
+        self._hc.ask(message.child(HcWithHca()))
+        return result
+
+    def _do_hc_pin_status(self, message: Call, log: Any) -> dict[str, Any]:
+        status = self._hc.ask(message.child(HcPin(action="status")))
+        return {"hasPin": status.has_pin}
+
+    def _do_hc_pin_verify(self, message: Call, log: Any) -> None:
+        self._hc.ask(message.child(HcPin(action="verify", pin=_text(message.args, "pin"))))
+
+    def _do_hc_pin_set(self, message: Call, log: Any) -> None:
+        self._hc.ask(message.child(HcPin(action="set", pin=_text(message.args, "newPin"))))
+
+    def _do_hc_pin_clear(self, message: Call, log: Any) -> None:
+        self._hc.ask(message.child(HcPin(action="clear")))
+
+    def _do_hc_read_virtual(self, message: Call, log: Any) -> dict[str, Any]:
+        card = self._dc.vhc_read(self._session(message), _token(message.args))
+        json = card.to_json()
+        return {k: json[k] for k in ("cardId", "idNo", "name", "birthday", "sex", "identityStatus")}
+
+    def _do_hc_virtual_export(self, message: Call, log: Any) -> dict[str, Any]:
+        session = self._session(message)
+        code = self._hc.ask(
+            message.child(HcVirtualExport(session=session, device_id=self._device_id))
+        )
+        return {"transferCode": code}
+
+    def _do_hc_virtual_import(self, message: Call, log: Any) -> None:
+        code = _text(message.args, "transferCode")
+        self._hc.ask(
+            message.child(
+                HcVirtualImport(
+                    code=code, session=self._session(message), device_id=self._device_id
+                )
+            )
+        )
+
+    def _do_hc_update_marks(self, message: Call, log: Any) -> None:
+        view: HcView = self._hc.ask(message.child(GetHc()))
+        if view.hc_type is not HcType.PHYSICAL or view.card_id is None:
+            raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
+        marks = self._dc.hc_marks(self._session(message), view.card_id)
+        self._hc.ask(message.child(HcUpdateMarks(marks=marks)))
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _binding_or_fail(self) -> Binding:
+        if self._binding is None:
+            raise errors.BrokerError("no device connected", code=Code.NOT_INITIALIZED)
+        return self._binding
+
+    def _sam_view(self, message: Message) -> SamView:
+        view: SamView = self._binding_or_fail().sam.ask(message.child(GetSam()))
+        return view
+
+    def _session(self, message: Message) -> str:
+        view = self._sam_view(message)
+        if view.session is None:
+            raise errors.BrokerError("the SAM is not verified", code=Code.SAM_MODE2_FAILED)
+        return view.session
+
+    def _signature_base(self, message: Call) -> dict[str, Any]:
+        service_type = message.args.get("serviceType")
+        if not (
+            isinstance(service_type, str) and len(service_type) == 2 and service_type.isdigit()
+        ):
+            raise errors.InvalidParameterError("serviceType must be two digits, e.g. 01")
+        identity = self._sam_view(message).identity
+        if identity is None:
+            raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
+        client_random = os.urandom(8)
+        return {
+            "clientRandom": _b64(client_random),
+            "samId": identity.sam_id,
+            "hospitalId": identity.hospital_id,
+            "serviceType": service_type,
+            "_random": client_random,
+        }
+
+    def _sam_signed(self, message: Call, fields: dict[str, Any], extra: bytes) -> dict[str, Any]:
+        fields.pop("_random", None)
+        data = _canonical(fields) + extra
+        signature = self._binding_or_fail().sam.ask(message.child(SamSign(data=data)))
+        return {"signature": _b64(signature), **fields}
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    """What a signature covers: the visible fields, in a fixed order."""
+    return "|".join(f"{k}={fields[k]}" for k in sorted(fields) if not k.startswith("_")).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise errors.InvalidParameterError(f"{name} is required")
+    return value
+
+
+def _token(args: dict[str, Any]) -> str:
+    check_token_format(args.get("token"))
+    return str(args["token"]).strip()

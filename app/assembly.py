@@ -1,0 +1,202 @@
+"""Wiring a running broker from its configuration: transports, kit, data centre, actors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
+from broker.cloud_sam import CloudSamFile, kit_cloud_sam
+from broker.config import BrokerConfig
+from broker.dc.client import DcClient, DcConfig
+from broker.emulators.dc.simulator import DataCentre
+from broker.emulators.keys import ec_key
+from broker.emulators.kit import CardKit
+from broker.emulators.people import SamRecord
+from broker.emulators.sam import SamEmulator
+from broker.emulators.serial_reader import SerialReaderEmulator
+from broker.settings import Settings
+from broker.state import StateBoard
+from broker.store import CloudSamStore
+from broker.transport.base import CardSlot, SlotListener
+from broker.transport.local import LocalSlot
+from broker.transport.serial import SerialReader
+from broker.transport.serial_frames import Slot
+from broker.transport.serial_monitor import SerialMonitor
+from dcsim.server import DcSimulator
+
+FIRST_SIM_READER = "Virtual Reader 0"
+
+
+@dataclass
+class SimKit:
+    """The virtual kit of a sim-profile broker: what the sim API moves around."""
+
+    cards: CardKit
+    local_slots: dict[str, LocalSlot]
+    serial: dict[str, SerialReaderEmulator]
+    dc: DcSimulator
+
+
+@dataclass
+class RunningBroker:
+    """Everything a running broker holds; ``close`` stops it in reverse order."""
+
+    config: BrokerConfig
+    supervisor: Supervisor
+    board: StateBoard
+    settings: Settings
+    store: CloudSamStore
+    dc: DcClient
+    kit: SimKit | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop actors, transports, the kit."""
+        self.supervisor.stop()
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def assemble(config: BrokerConfig) -> RunningBroker:
+    """Build and start a broker (the sim profile builds its kit too)."""
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    closers: list[Callable[[], None]] = []
+    settings = Settings(data_dir)
+    store = CloudSamStore(data_dir, ec_key("dc-grant").public_key())
+    kit: SimKit | None = None
+    if config.profile == "sim":
+        kit, dc, hardware = _sim(config, data_dir, settings, store, closers)
+    else:
+        raise NotImplementedError("the hardware profile is wired by the Web API's serve")
+    board = StateBoard()
+    supervisor = Supervisor(
+        config.stations,
+        hardware,
+        dc,
+        BrokerSettings(
+            device_id=settings.device_id,
+            default_reader=lambda: settings.default_pcsc_reader,
+            last_device=lambda: settings.last_device,
+            remember_device=settings.set_last_device,
+        ),
+        board,
+        config.restart,
+    )
+    supervisor.start()
+    return RunningBroker(config, supervisor, board, settings, store, dc, kit, closers)
+
+
+def _sim(
+    config: BrokerConfig,
+    data_dir: Path,
+    settings: Settings,
+    store: CloudSamStore,
+    closers: list[Callable[[], None]],
+) -> tuple[SimKit, DcClient, Hardware]:
+    cards = CardKit()
+    simulator = DcSimulator(DataCentre.kit(), data_dir / "dc-simulator")
+    simulator.start()
+    closers.append(simulator.stop)
+    dc = DcClient(
+        DcConfig(simulator.url, timeout=config.dc.timeout, ca_file=str(simulator.cert_path))
+    )
+    if not store.list():
+        for sam_id in config.sim.cloud_sams:
+            store.import_file(*kit_cloud_sam(sam_id))
+    if settings.default_pcsc_reader is None and FIRST_SIM_READER in config.sim.readers:
+        settings.set_default_pcsc_reader(FIRST_SIM_READER)
+    slots = {name: LocalSlot(name) for name in config.sim.readers}
+    for name, card_id in config.sim.readers.items():
+        if card_id:
+            slots[name].insert(cards.card(card_id))
+    readers = [ReaderSpec(name, {name: slot}) for name, slot in slots.items()]
+    monitors = [_local_monitor(list(slots.values()))]
+    emulators: dict[str, SerialReaderEmulator] = {}
+    for serial in config.serial:
+        emulator, spec, monitor = _sim_serial(
+            serial.name, config.sim.serial.get(serial.name, {}), cards, closers
+        )
+        emulators[serial.name] = emulator
+        readers.append(spec)
+        monitors.append(monitor)
+    hardware = Hardware(
+        readers=readers,
+        monitors=monitors,
+        cloud_sam_ids=lambda: [entry.sam_id for entry in store.list()],
+        cloud_sam_slot=lambda sam_id: cloud_sam_slot(store.get(sam_id)),
+    )
+    return SimKit(cards, slots, emulators, simulator), dc, hardware
+
+
+def cloud_sam_slot(file: CloudSamFile) -> CardSlot:
+    """A cloud SAM: the SAM application run in process from its imported file."""
+    record = SamRecord(
+        file.sam_id,
+        file.hospital_id,
+        file.hospital_name,
+        file.hospital_short_name,
+        cloud=True,
+        comport=file.comport,
+    )
+    slot = LocalSlot(f"cloud SAM {file.sam_id}")
+    slot.insert(
+        SamEmulator(record, file.private_key, file.dc_grant_public_key, file.issuer_masters)
+    )
+    return slot
+
+
+def _sim_serial(
+    name: str, cards_by_slot: dict[str, str], cards: CardKit, closers: list[Callable[[], None]]
+) -> tuple[SerialReaderEmulator, ReaderSpec, MonitorSpec]:
+    emulator = SerialReaderEmulator(name)
+    reader = SerialReader(emulator.start(), name=name)
+    reader.open()
+    closers.append(emulator.stop)
+    closers.append(reader.close)
+    for slot, card_id in cards_by_slot.items():
+        emulator.insert(slot, cards.card(card_id))
+    spec = ReaderSpec(
+        name,
+        {reader.slot_name(s): reader.slot(s) for s in Slot},
+        clock=reader,
+        sam_slot=reader.slot_name(Slot.SAM),
+        hpc_slot=reader.slot_name(Slot.HPC),
+        hc_slot=reader.slot_name(Slot.HC),
+    )
+    return emulator, spec, serial_monitor(name, reader)
+
+
+def serial_monitor(name: str, reader: SerialReader) -> MonitorSpec:
+    """STATUS polling of a serial reader, restartable."""
+
+    def start(listener: SlotListener, failed: Callable[[BaseException], None]) -> Any:
+        monitor = SerialMonitor(reader, listener, on_failure=failed)
+        monitor.start()
+        return monitor
+
+    return MonitorSpec(f"serial {name}", start)
+
+
+def _local_monitor(slots: list[LocalSlot]) -> MonitorSpec:
+    """In-process slots report inserts and removals directly."""
+
+    class _Listening:
+        def stop(self) -> None:
+            for slot in slots:
+                slot.set_listener(None)
+
+        def is_alive(self) -> bool:
+            return True
+
+    def start(listener: SlotListener, _failed: Callable[[BaseException], None]) -> Any:
+        for slot in slots:
+            slot.set_listener(listener)
+        return _Listening()
+
+    return MonitorSpec("local readers", start)
