@@ -60,6 +60,20 @@ class BrokerActor(pykka.ThreadingActor):
         """Run the message's handler, unless its caller has gone or the actor crashed."""
         if self._crashed:
             raise ActorUnavailableError(f"{self.name} is restarting", code=self.crash_code)
+        try:
+            return self._dispatch(message)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            log = self.log
+            if isinstance(message, Message):
+                log = log.bind(**message.context.log_fields())
+            self._crash(exc, log)
+            raise ActorUnavailableError(
+                f"{self.name} failed and is being restarted", code=self.crash_code
+            ) from exc
+
+    def _dispatch(self, message: object) -> Any:
         if not isinstance(message, Message):
             raise TypeError(f"{self.name} got a {type(message).__name__}, not a Message")
         if message.expired():
@@ -68,16 +82,7 @@ class BrokerActor(pykka.ThreadingActor):
         handler = getattr(self, handler_name(message), None)
         if handler is None:
             raise TypeError(f"{self.name} has no handler for {type(message).__name__}")
-        log = self.log.bind(**message.context.log_fields())
-        try:
-            return handler(message, log)
-        except BrokerError:
-            raise
-        except Exception as exc:
-            self._crash(exc, log)
-            raise ActorUnavailableError(
-                f"{self.name} failed and is being restarted", code=self.crash_code
-            ) from exc
+        return handler(message, self.log.bind(**message.context.log_fields()))
 
     def on_failure(
         self,

@@ -51,6 +51,12 @@ class SlotChanged(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Rescan(Message):
+    """Compare every slot with what the actor believes (after a monitor restart: events may
+    have been missed while no one watched)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReadClock(Message):
     """The reader's clock."""
 
@@ -106,6 +112,7 @@ class ReaderActor(BrokerActor):
         self._clock = clock
         self._connections: dict[str, CardConnection] = {}
         self._generations = {slot_name: next(_generations) for slot_name in slots}
+        self._present = dict.fromkeys(slots, False)  # what this actor believes
 
     def on_start(self) -> None:
         """Report the cards already present (a restarted reader re-reads its slots)."""
@@ -129,12 +136,23 @@ class ReaderActor(BrokerActor):
     def on_slot_changed(self, message: SlotChanged, log: Any) -> None:
         """A card arrived or left: tell the card actors what it is."""
         slot_name = message.event.slot
-        if slot_name not in self._slots:
-            return
-        log.info("reader.slot_changed", slot=slot_name, present=message.event.present)
+        if slot_name not in self._slots or message.event.present is self._present[slot_name]:
+            return  # not ours, or what we know already (a monitor repeats itself at start)
+        self._changed(slot_name, message.event.present, log)
+
+    def on_rescan(self, message: Rescan, log: Any) -> None:
+        """Report every slot whose card came or went unseen."""
+        for slot_name, slot in self._slots.items():
+            present = slot.is_card_present()
+            if present is not self._present[slot_name]:
+                self._changed(slot_name, present, log)
+
+    def _changed(self, slot_name: str, present: bool, log: Any) -> None:
+        log.info("reader.slot_changed", slot=slot_name, present=present)
         self._drop(slot_name)
         self._generations[slot_name] = next(_generations)
-        if message.event.present:
+        self._present[slot_name] = present
+        if present:
             self._report(slot_name, log)
         else:
             self._listener(CardSeen(self.name, slot_name, False, self._generations[slot_name]))
@@ -158,6 +176,7 @@ class ReaderActor(BrokerActor):
             log.info("reader.clock_set", roc=message.roc)
 
     def _report(self, slot_name: str, log: Any) -> CardSeen:
+        self._present[slot_name] = True
         try:
             identity = identify(self._connection(slot_name))
         except CardAbsentError:

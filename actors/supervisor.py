@@ -23,7 +23,7 @@ from actors.hc import HcActor
 from actors.hca import HcaActor
 from actors.holder import Bind, Seen, Source
 from actors.messages import Context
-from actors.reader import CardSeen, ReaderActor, ReaderClock, SlotChanged
+from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
 from actors.sam import SamActor, SamCardSeen
 from actors.station import Binding, Call, StationActor
 from broker.codes import Code
@@ -401,13 +401,30 @@ class Supervisor:
     # --- monitors ------------------------------------------------------------------------
 
     def _start_monitor(self, spec: MonitorSpec) -> None:
-        def failed(exc: BaseException) -> None:
-            log.warning("monitor.died", monitor=spec.name, error=str(exc))
-            if not self._stopping:
-                threading.Timer(self.policy.backoff_initial, self._start_monitor, (spec,)).start()
-                self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{spec.name}"}))
+        try:
+            self._monitors[spec.name] = spec.start(
+                self._slot_changed, lambda exc: self._monitor_failed(spec, exc)
+            )
+        except Exception as exc:  # e.g. a serial port still gone: try again later
+            self._monitor_failed(spec, exc)
 
-        self._monitors[spec.name] = spec.start(self._slot_changed, failed)
+    def _monitor_failed(self, spec: MonitorSpec, exc: BaseException) -> None:
+        if self._stopping:
+            return
+        delay = self._backoff(f"monitor:{spec.name}")
+        log.warning("monitor.died", monitor=spec.name, error=str(exc), restart_in=delay)
+        timer = threading.Timer(delay, self._restart_monitor, (spec,))
+        timer.daemon = True
+        timer.start()
+
+    def _restart_monitor(self, spec: MonitorSpec) -> None:
+        if self._stopping:
+            return
+        self._start_monitor(spec)
+        for name in [n for n in self._order if n.startswith("reader:")]:
+            self.handle(name).tell(Rescan())  # what changed while no one watched
+        log.info("monitor.restarted", monitor=spec.name)
+        self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{spec.name}"}))
 
     # --- crashes and restarts -------------------------------------------------------------
 
@@ -415,14 +432,8 @@ class Supervisor:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""
         if self._stopping:
             return
-        now = time.monotonic()
-        with self._lock:
-            times = self._crashes[name]
-            times.append(now)
-            while times and times[0] < now - self.policy.window:
-                times.popleft()
-            count = len(times)
-        delay = min(self.policy.backoff_initial * 2 ** (count - 1), self.policy.backoff_max)
+        delay = self._backoff(name)
+        count = len(self._crashes[name])
         station = self._owners.get(name)
         if count > self.policy.max_restarts:
             reason = f"{name} restarted {count} times in {self.policy.window:.0f} s"
@@ -433,6 +444,17 @@ class Supervisor:
         timer = threading.Timer(delay, self._replace, (name,), {"reason": f"crash: {exc}"})
         timer.daemon = True
         timer.start()
+
+    def _backoff(self, name: str) -> float:
+        """Count a failure of ``name``; the delay before its restart doubles with each one."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._crashes[name]
+            times.append(now)
+            while times and times[0] < now - self.policy.window:
+                times.popleft()
+            count = len(times)
+        return float(min(self.policy.backoff_initial * 2 ** (count - 1), self.policy.backoff_max))
 
     def _replace(self, name: str, reason: str) -> None:
         if self._stopping:

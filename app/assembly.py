@@ -52,6 +52,7 @@ class RunningBroker:
     store: CloudSamStore
     dc: DcClient
     kit: SimKit | None = None
+    serial_readers: dict[str, SerialReader] = field(default_factory=dict)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -70,8 +71,9 @@ def assemble(config: BrokerConfig) -> RunningBroker:
     settings = Settings(data_dir)
     store = CloudSamStore(data_dir, ec_key("dc-grant").public_key())
     kit: SimKit | None = None
+    serial_readers: dict[str, SerialReader] = {}
     if config.profile == "sim":
-        kit, dc, hardware = _sim(config, data_dir, settings, store, closers)
+        kit, dc, hardware = _sim(config, data_dir, settings, store, serial_readers, closers)
     else:
         raise NotImplementedError("the hardware profile is wired by the Web API's serve")
     board = StateBoard()
@@ -89,7 +91,9 @@ def assemble(config: BrokerConfig) -> RunningBroker:
         config.restart,
     )
     supervisor.start()
-    return RunningBroker(config, supervisor, board, settings, store, dc, kit, closers)
+    return RunningBroker(
+        config, supervisor, board, settings, store, dc, kit, serial_readers, closers
+    )
 
 
 def _sim(
@@ -97,6 +101,7 @@ def _sim(
     data_dir: Path,
     settings: Settings,
     store: CloudSamStore,
+    serial_readers: dict[str, SerialReader],
     closers: list[Callable[[], None]],
 ) -> tuple[SimKit, DcClient, Hardware]:
     cards = CardKit()
@@ -123,6 +128,8 @@ def _sim(
             serial.name, config.sim.serial.get(serial.name, {}), cards, closers
         )
         emulators[serial.name] = emulator
+        assert isinstance(spec.clock, SerialReader)
+        serial_readers[serial.name] = spec.clock
         readers.append(spec)
         monitors.append(monitor)
     hardware = Hardware(
@@ -176,6 +183,8 @@ def serial_monitor(name: str, reader: SerialReader) -> MonitorSpec:
     """STATUS polling of a serial reader, restartable."""
 
     def start(listener: SlotListener, failed: Callable[[BaseException], None]) -> Any:
+        if not reader.is_open:
+            reader.open()  # the reader came back (a USB serial adapter re-plugged)
         monitor = SerialMonitor(reader, listener, on_failure=failed)
         monitor.start()
         return monitor

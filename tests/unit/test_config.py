@@ -1,0 +1,61 @@
+"""Configuration: the embedded sim profile loads; impossible configurations are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker import config
+from broker.config import ConfigError
+
+EXAMPLE = config.REPO_CONFIG / "hardware.example.toml"
+
+
+def test_the_sim_profile_has_a_local_station_and_another() -> None:
+    profile = config.sim_profile()
+    assert profile.profile == "sim"
+    assert [s.name for s in profile.stations][:1] == ["local"]
+    assert len(profile.stations) >= 2
+    assert profile.station("desk2").devices == ("901000000047",)
+    assert profile.sim.serial["COM1"]["SAM"] == "900000000101"
+
+
+def test_the_hardware_example_is_a_valid_configuration() -> None:
+    example = config.load(EXAMPLE)
+    assert example.profile == "hardware"
+    assert example.pcsc
+    assert example.serial[0].url == "/dev/ttyUSB0"
+
+
+def _stations(*stations: dict[str, Any]) -> dict[str, Any]:
+    return {"stations": list(stations), "serial": [{"name": "COM1", "url": "kit"}]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (_stations({"name": "desk"}), "'local' is required"),
+        (_stations({"name": "local"}, {"name": "local"}), "unique"),
+        (
+            _stations({"name": "local", "hc_reader": "R0"}, {"name": "b", "hca_reader": "R0"}),
+            "'R0' is in 'local' and 'b'",
+        ),
+        (_stations({"name": "local", "serial": "COM7"}), r"no \[\[serial\]\] named COM7"),
+        (_stations({"devices": []}), "needs a name"),
+        ({"server": "x"}, r"\[server\] must be a table"),
+    ],
+)
+def test_impossible_configurations_are_refused_naming_the_key(
+    raw: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.parse(raw)
+
+
+def test_a_broken_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    broken = tmp_path / "broker.toml"
+    broken.write_text("[server\nport = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broker\.toml"):
+        config.load(broken)
