@@ -82,7 +82,10 @@ class BrokerActor(pykka.ThreadingActor):
         handler = getattr(self, handler_name(message), None)
         if handler is None:
             raise TypeError(f"{self.name} has no handler for {type(message).__name__}")
-        return handler(message, self.log.bind(**message.context.log_fields()))
+        fields = message.context.log_fields()
+        # Lines logged below the actor (APDU traces, library records) carry the context too.
+        with structlog.contextvars.bound_contextvars(**fields):
+            return handler(message, self.log.bind(**fields))
 
     def on_failure(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import structlog
 
+from app.assembly import assemble
+from broker import config
 from broker import logging as broker_logging
 from broker.emulators.dc.simulator import DataCentre
 from broker.emulators.kit import CardKit
@@ -29,6 +32,12 @@ SIM_SERIAL_CARDS = {"SAM": "900000000101", "HPC": "100000291508", "HC": "9000000
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with ``--help`` on every command."""
     parser = argparse.ArgumentParser(prog="nhi-broker", description=__doc__)
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("NHI_BROKER_LOG_LEVEL", "info"),
+        choices=["trace", "debug", "info", "warning", "error"],
+        help="trace also logs every APDU (PINs masked); default info or $NHI_BROKER_LOG_LEVEL",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the broker")
@@ -55,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    broker_logging.configure()
+    broker_logging.configure(level=args.log_level)
     if args.command == "serve":
-        return serve(args.profile)
+        return serve(args.profile, args.data_dir)
     if args.kit_command == "vpcd":
         return kit_vpcd(args.card, args.port)
     if args.kit_command == "serial":
@@ -124,24 +133,24 @@ def kit_cards() -> int:
     return 0
 
 
-def serve(profile: str) -> int:
-    """Run the broker. For now the sim profile starts the virtual card kit only."""
+def serve(profile: str, data_dir: str | None = None) -> int:
+    """Run the broker: the actors, the kit (sim profile), the data centre."""
     if profile != "sim":
         print("nhi-broker: the hardware profile is not available yet", file=sys.stderr)
         return 2
-    reader = start_sim_serial_reader(CardKit())
-    simulator = DcSimulator(DataCentre.kit(), default_data_dir() / "dc-simulator")
-    simulator.start()
+    settings = config.sim_profile()
+    if data_dir:
+        settings = dataclasses.replace(settings, data_dir=Path(data_dir))
+    broker = assemble(settings)
     log.info(
-        "kit.ready",
+        "broker.kit_ready",
         profile=profile,
-        serial_reader={"name": "COM1", "tty": reader.path, "cards": SIM_SERIAL_CARDS},
-        data_centre=simulator.url,
-        note="virtual card kit only: the Web API and console are not served yet",
+        stations=[s.name for s in settings.stations],
+        data_dir=str(settings.data_dir),
+        note="actors and virtual card kit running; the Web API and console are not served yet",
     )
     wait_for_stop_signal()
-    simulator.stop()
-    reader.stop()
+    broker.close()
     return 0
 
 

@@ -7,11 +7,15 @@ T=0 quirks are absorbed: ``61xx`` (fetch the rest with GET RESPONSE) and
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol
 
+import structlog
+
 from broker import errors
+from broker.logging import TRACING, trace
 
 
 class SW(IntEnum):
@@ -40,6 +44,10 @@ class SW(IntEnum):
 
 
 MAX_SHORT = 256  # Le = 00 asks for 256 bytes; Lc can carry at most 255
+MASK_DATA = "***"  # what logs and reprs show instead of a PIN or PUK
+TRACE_DATA_MAX = 64  # response bytes shown in a trace line
+
+_log = structlog.get_logger("broker.apdu")
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class CommandApdu:
         return CommandApdu(self.cla, self.ins, self.p1, self.p2, self.data, le, self.secret)
 
     def __repr__(self) -> str:
-        shown = "***" if self.secret and self.data else self.data.hex()
+        shown = MASK_DATA if self.secret and self.data else self.data.hex()
         return (
             f"CommandApdu({self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}"
             f" data={shown} le={self.le})"
@@ -196,8 +204,44 @@ class ApduChannel:
         return checked(self.exchange(command), command.ins)
 
     def _transmit(self, command: CommandApdu) -> ResponseApdu:
-        raw = self._transmitter.transmit(command.encode())
+        encoded = command.encode()
+        tracing = TRACING.on  # one attribute test per APDU when trace is off
+        if tracing:
+            trace_command(command, encoded)
+            started = time.perf_counter()
+        raw = self._transmitter.transmit(encoded)
         try:
-            return ResponseApdu.decode(raw)
+            response = ResponseApdu.decode(raw)
         except ValueError as exc:
             raise errors.TransportError(f"malformed response to INS {command.ins:02X}") from exc
+        if tracing:
+            trace_response(command, response, time.perf_counter() - started)
+        return response
+
+
+def _hex(raw: bytes) -> str:
+    """``00 A4 04 00``: spaced, so no header reads as a 6-digit PIN to the redactor."""
+    return raw.hex(" ").upper()
+
+
+def trace_command(command: CommandApdu, encoded: bytes) -> None:
+    """One trace line for a command; a PIN command shows header and Lc, never its data."""
+    if not (command.secret and command.data):
+        trace(_log, "apdu", direction="command", apdu=_hex(encoded))
+        return
+    shown = _hex(encoded[:5]) + " " + MASK_DATA  # CLA INS P1 P2 Lc
+    if command.le is not None:
+        shown += " " + _hex(encoded[-1:])
+    trace(_log, "apdu", direction="command", apdu=shown, sensitive=True)
+
+
+def trace_response(command: CommandApdu, response: ResponseApdu, seconds: float) -> None:
+    """One trace line for a response: SW and length, data too unless the command was secret."""
+    fields: dict[str, object] = {"sw": f"{response.sw:04X}", "length": len(response.data)}
+    if command.secret:
+        fields["sensitive"] = True
+    elif response.data:
+        fields["data"] = _hex(response.data[:TRACE_DATA_MAX])
+        if len(response.data) > TRACE_DATA_MAX:
+            fields["truncated"] = True
+    trace(_log, "apdu", direction="response", ms=round(seconds * 1000, 3), **fields)

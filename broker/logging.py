@@ -1,52 +1,252 @@
-"""Structured logs: JSON lines (pretty on a terminal), secrets redacted.
+"""Structured logs: one JSON line per event (pretty on a terminal), secrets redacted.
 
-Every log call goes through ``redact_secrets`` so a PIN, PUK or key passed
-by mistake is masked before any renderer sees it.
+structlog events and the standard library's records (pykka, waitress,
+falcon) meet in one root handler whose ``ProcessorFormatter`` adds level,
+timestamp and logger name, masks secrets and renders. Below ``debug`` sits
+``trace`` (APDUs): ``trace(log, "event", ...)`` or ``log.trace(...)``, on only
+when configured with ``level="trace"``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
-SECRET_KEYS = frozenset({"pin", "newpin", "puk", "key", "private_key", "secret", "password"})
+TRACE = 5  # below logging.DEBUG (10): one line per APDU
+LEVELS = {
+    "trace": TRACE,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+# Key names compared lower-case with "_" and "-" removed; "content" is an
+# uploaded .SAM file.
+SECRET_KEYS = frozenset(
+    {
+        "pin",
+        "newpin",
+        "puk",
+        "key",
+        "privatekey",
+        "secret",
+        "password",
+        "token",
+        "authorization",
+        "content",
+    }
+)
 MASK = "***"
+_DIGIT_RUN = re.compile(r"\d{6,}")  # a 6-8 digit PIN, or its ASCII in hex
+_MAX_DEPTH = 16  # deeper (or cyclic) values are masked whole: fail closed
+
+logging.addLevelName(TRACE, "TRACE")
+
+
+class _TraceSwitch:
+    """Whether trace lines are wanted; read on every APDU, so a bare attribute."""
+
+    on = False
+
+
+TRACING = _TraceSwitch()
+_installed: list[logging.Handler] = []  # the root handler configure() added
+
+
+def trace_enabled() -> bool:
+    """Whether ``configure`` asked for trace lines."""
+    return TRACING.on
+
+
+def trace(logger: Any, event: str, **fields: Any) -> None:
+    """Log ``event`` at trace level; a flag test and nothing else when trace is off."""
+    if TRACING.on:
+        logger.trace(event, **fields)
+
+
+def is_secret_key(name: object) -> bool:
+    """Whether a field name names a secret (``newPin``, ``private-key``, ``PUK`` …)."""
+    return isinstance(name, str) and name.lower().replace("_", "").replace("-", "") in SECRET_KEYS
+
+
+def _redacted(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` with secret-named entries masked in every nested dict and list."""
+    if depth > _MAX_DEPTH:
+        return MASK
+    if isinstance(value, Mapping):
+        return {k: MASK if is_secret_key(k) else _redacted(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_redacted(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 def redact_secrets(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Mask values whose key names a secret (case-insensitive, any nesting of dicts)."""
+    """Mask secret-named values at any depth, and PIN-like digits of a sensitive APDU."""
     for name, value in list(event.items()):
-        if name.lower().replace("_", "") in SECRET_KEYS or name.lower() in SECRET_KEYS:
+        if is_secret_key(name):
             event[name] = MASK
-        elif isinstance(value, dict):
-            event[name] = redact_secrets(_logger, _method, dict(value))
+        elif isinstance(value, Mapping | list | tuple):
+            # copied, not edited in place: the caller's objects stay intact
+            event[name] = _redacted(value)
+    apdu = event.get("apdu")
+    if event.get("sensitive") and isinstance(apdu, str):
+        event["apdu"] = _DIGIT_RUN.sub(MASK, apdu)
     return event
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
-    """Configure structlog and the standard library; JSON unless stderr is a terminal."""
-    as_json = (not sys.stderr.isatty()) if json is None else json
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if as_json
-        else structlog.dev.ConsoleRenderer()
+def level_number(level: str | int) -> int:
+    """``"trace"`` → 5, ``"info"`` → 20; numbers pass through; ValueError otherwise."""
+    if isinstance(level, int):
+        if level not in LEVELS.values():
+            raise ValueError(f"unknown log level {level}")
+        return level
+    try:
+        return LEVELS[level.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r}") from None
+
+
+class _StdlibSink:
+    """What bound loggers write to: a stdlib logger that also takes ``trace``."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self.name = logger.name  # read by add_logger_name
+
+    def trace(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at TRACE (5)."""
+        self._logger.log(TRACE, *args, **kwargs)
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at DEBUG."""
+        self._logger.debug(*args, **kwargs)
+
+    def info(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at INFO."""
+        self._logger.info(*args, **kwargs)
+
+    def warning(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at WARNING."""
+        self._logger.warning(*args, **kwargs)
+
+    def error(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at ERROR."""
+        self._logger.error(*args, **kwargs)
+
+    def critical(self, *args: Any, **kwargs: Any) -> None:
+        """Emit at CRITICAL."""
+        self._logger.critical(*args, **kwargs)
+
+
+class _SinkFactory:
+    """structlog's stdlib logger factory, wrapped in ``_StdlibSink``."""
+
+    def __init__(self) -> None:
+        # skip this module's frames when guessing a nameless logger's module
+        self._factory = structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])
+
+    def __call__(self, *args: Any) -> _StdlibSink:
+        """The sink for ``structlog.get_logger(*args)``."""
+        return _StdlibSink(self._factory(*args))
+
+
+def _emit_trace(self: Any, event: str, **fields: Any) -> Any:
+    """The ``trace`` method of bound loggers when trace is on."""
+    return self._proxy_to_logger("trace", event, **fields)
+
+
+def _skip_trace(_self: Any, _event: str, **_fields: Any) -> None:
+    """The ``trace`` method of bound loggers when trace is off."""
+
+
+def _bound_logger_class(level: int) -> type[Any]:
+    """structlog's level-filtering bound logger, plus a ``trace`` method."""
+    base = structlog.make_filtering_bound_logger(logging.NOTSET if level <= TRACE else level)
+    method = _emit_trace if level <= TRACE else _skip_trace
+    return type("BrokerBoundLogger", (base,), {"trace": method})
+
+
+def _enrich() -> list[structlog.types.Processor]:
+    """What every event gets, whichever library logged it."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _render(as_json: bool, colors: bool) -> list[structlog.types.Processor]:
+    """Exceptions, redaction and the renderer, shared by both origins."""
+    meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    if not as_json:
+        # plain_traceback prints no locals (a PIN in a local must not reach the log)
+        console = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=structlog.dev.plain_traceback
+        )
+        return [meta, redact_secrets, console]
+    no_locals = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    return [
+        meta,
+        structlog.processors.ExceptionRenderer(no_locals),
+        redact_secrets,  # after the traceback dict, so nothing it adds escapes
+        structlog.processors.JSONRenderer(ensure_ascii=False),
+    ]
+
+
+def configure(
+    *, json: bool | None = None, level: str | int = "info", stream: TextIO | None = None
+) -> None:
+    """Send every log line of the process to ``stream`` (stderr); JSON unless a terminal.
+
+    Safe to call again: the previous configuration is replaced, not stacked.
+    """
+    number = level_number(level)
+    out = sys.stderr if stream is None else stream
+    as_json = not out.isatty() if json is None else json
+    reset()
+    handler = logging.StreamHandler(out)
+    handler.setLevel(number)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_enrich(), structlog.stdlib.ExtraAdder()],
+            processors=_render(as_json, colors=out.isatty()),
+        )
     )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(number)
+    _installed.append(handler)
     structlog.configure(
+        # redacted here too, so no other handler on the root sees a secret
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_enrich(),
             redact_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        wrapper_class=_bound_logger_class(number),
+        logger_factory=_SinkFactory(),
+        # not cached: a later configure() (tests) must reach module-level loggers
+        cache_logger_on_first_use=False,
     )
+    TRACING.on = number <= TRACE
+
+
+def reset() -> None:
+    """Undo ``configure``: remove its handler, structlog defaults, trace off."""
+    root = logging.getLogger()
+    while _installed:
+        root.removeHandler(_installed.pop())
+    root.setLevel(logging.WARNING)
+    structlog.reset_defaults()
+    TRACING.on = False
