@@ -178,7 +178,7 @@ class ReaderActor(BrokerActor):
     def _report(self, slot_name: str, log: Any) -> CardSeen:
         self._present[slot_name] = True
         try:
-            identity = identify(self._connection(slot_name))
+            identity = self._identify(slot_name)
         except CardAbsentError:
             self._drop(slot_name)
             return CardSeen(self.name, slot_name, False, self._generations[slot_name])
@@ -189,6 +189,14 @@ class ReaderActor(BrokerActor):
         seen = CardSeen(self.name, slot_name, True, self._generations[slot_name], identity)
         self._listener(seen)
         return seen
+
+    def _identify(self, slot_name: str) -> CardIdentity:
+        """What the card is; a kept connection to a card since swapped is renewed once."""
+        try:
+            return identify(self._connection(slot_name))
+        except CardAbsentError:
+            self._drop(slot_name)
+            return identify(self._connection(slot_name))
 
     def _connection(self, slot_name: str) -> CardConnection:
         connection = self._connections.get(slot_name)

@@ -159,13 +159,16 @@ class StationActor(BrokerActor):
             if need.sam is SamStatus.VERIFIED and rules.sam_may_verify_itself(state):
                 self._binding_or_fail().sam.ask(message.child(VerifySam()))
             rules.check_sam(function, self.board.get(self.station))
-        if need.hca is not None and HcaStatus.VERIFIED in need.hca:
+        # A card is verified with the SAM only for a function that needs it verified;
+        # one that takes the card in any state (HC logout) or ≥ 1 (HCA reset PIN) leaves it.
+        if need.hca is not None and min(need.hca) is HcaStatus.VERIFIED:
             self._authenticate_hca(message)
-        if need.hc is not None and HcStatus.VERIFIED in need.hc:
+        # The HCA first: a function refused for its HCA (no PIN is ever entered
+        # automatically) must not have verified the HC on the way.
+        rules.check_hca(function, self.board.get(self.station))
+        if need.hc is not None and min(need.hc) is HcStatus.VERIFIED:
             self._authenticate_hc(message)
-        state = self.board.get(self.station)
-        rules.check_hca(function, state)
-        rules.check_hc(function, state)
+        rules.check_hc(function, self.board.get(self.station))
 
     def _authenticate_hca(self, message: Message) -> None:
         view: HcaView = self._hca.ask(message.child(GetHca()))

@@ -13,7 +13,7 @@ from enum import Enum
 
 from broker.codes import Code
 from broker.errors import BrokerError
-from broker.state import HcaStatus, HcStatus, SamStatus, SamType, StationState
+from broker.state import HcaStatus, HcStatus, HcType, SamStatus, SamType, StationState
 
 ANY_HC = (HcStatus.NONE, HcStatus.PRESENT, HcStatus.VERIFIED, HcStatus.WITH_HCA)
 HC_VERIFIED = (HcStatus.VERIFIED, HcStatus.WITH_HCA)
@@ -177,5 +177,7 @@ def check_hc(function: Function, state: StationState) -> None:
         if state.hc_status is HcStatus.NONE:
             raise PreconditionError("no health card", code=Code.HC_MODE1_FAILED)
         raise PreconditionError("the health card is not verified", code=Code.HC_MODE2_FAILED)
-    if need.hc_pin_if_set and state.hc_has_pin and not state.hc_pin_verified:
+    # A virtual card's PIN is the app's: its PIN functions are refused with 1526, not 1511.
+    virtual = state.hc_type is HcType.VIRTUAL
+    if need.hc_pin_if_set and not virtual and state.hc_has_pin and not state.hc_pin_verified:
         raise PreconditionError("verify the card's PIN first", code=Code.HC_PIN_NOT_VERIFIED)

@@ -42,10 +42,9 @@ class LocalSlot:
         self._listener = listener
 
     def insert(self, card: CardEmulator) -> None:
-        """Put ``card`` in the slot (removing any card already there)."""
+        """Put ``card`` in the slot; a card already there is pulled out first, as by a hand."""
+        self.remove()
         with self._lock:
-            if self._card is not None:
-                self._card.power_off()
             self._card = card
             self._generation += 1
         self._notify(SlotEvent(self._name, present=True, atr=card.atr))

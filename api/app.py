@@ -1,0 +1,112 @@
+"""The Web API application: ``create_app(services)`` builds it from a running broker.
+
+Order of the middleware is the order of the checks: request id, body size,
+origin (403 before anything runs), caller (401/403), then the call log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+import structlog
+
+from api.auth import CallerMiddleware, OriginMiddleware
+from api.resources.functions import add_routes, new_request_id
+from api.services import ApiServices
+
+BODY_LIMIT = 64 * 1024
+log = structlog.get_logger("api")
+
+Mount = Callable[[falcon.App[Any, Any], ApiServices], None]
+# Each module's ``mount(app, services)`` adds its routes.
+RESOURCE_MODULES = (
+    "api.resources.settings",
+    "api.resources.admin",
+    "api.resources.events",
+    "api.resources.sim",
+    "api.metrics",
+    "api.openapi",
+)
+
+
+class RequestMiddleware:
+    """A request id for the logs; 413 for a body over the limit; one log line per call."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Refuse oversized bodies before reading them."""
+        req.context.request_id = req.get_header("X-Request-Id") or new_request_id()
+        req.context.started = time.perf_counter()
+        req.context.station = "-"
+        req.context.client = req.remote_addr or "-"
+        req.context.status_code = None
+        if (req.content_length or 0) > BODY_LIMIT:
+            raise falcon.HTTPContentTooLarge(
+                title="body too large", description=f"the limit is {BODY_LIMIT} bytes"
+            )
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, succeeded: bool
+    ) -> None:
+        """Log the call with its station, client, HTTP status and result code."""
+        resp.set_header("X-Request-Id", req.context.request_id)
+        log.info(
+            "api.call",
+            method=req.method,
+            path=req.path,
+            status=resp.status_code,
+            code=req.context.status_code,
+            request_id=req.context.request_id,
+            client=req.context.client,
+            station=req.context.station,
+            ms=round((time.perf_counter() - req.context.started) * 1000, 2),
+        )
+
+
+class CallLogMiddleware:
+    """The console's API 呼叫記錄: every function call and its result code."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, succeeded: bool
+    ) -> None:
+        """Record calls that reached a function (they set a status code)."""
+        code = req.context.status_code
+        if code is not None and req.path != "/api/common/v1/Log":
+            self._services.call_log.add(req.path, f"{code:04d}", req.context.station)
+
+
+def json_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """HTTP errors as JSON: ``{"title", "description"}``."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"title": error.title, "description": error.description}
+
+
+def create_app(services: ApiServices) -> falcon.App[Any, Any]:
+    """The whole API for one running broker."""
+    app: falcon.App[Any, Any] = falcon.App(
+        middleware=[
+            RequestMiddleware(),
+            OriginMiddleware(services),
+            CallerMiddleware(services),
+            CallLogMiddleware(services),
+        ],
+        cors_enable=False,
+    )
+    app.set_error_serializer(json_error)
+    app.req_options.strip_url_path_trailing_slash = True
+    add_routes(app, services)
+    for name in RESOURCE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.mount(app, services)
+    return app

@@ -1,0 +1,134 @@
+"""Who may call: the origin check (CORS) and the caller's station or admin role.
+
+A request from an origin outside the CORS list is refused with 403 before
+anything runs (falcon's CORS support only adds headers: FACTS, falcon trap 6).
+Loopback callers without a token are the station ``local``; anyone else
+needs a station token; admin paths need the admin token, also on loopback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import urllib.parse
+from typing import Any
+
+import falcon
+
+from api.services import ApiServices, token_hash
+from broker.config import LOCAL
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+ADMIN_PREFIX = "/api/admin/"
+PREFLIGHT_MAX_AGE = "600"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a client address is this machine."""
+    try:
+        return ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def origin_allowed(origin: str, cors_hosts: list[str]) -> bool:
+    """Localhost origins always; others when their host (or whole origin) is in the list."""
+    parsed = urllib.parse.urlsplit(origin)
+    host = (parsed.hostname or "").lower()
+    if parsed.scheme not in ("http", "https") or not host:
+        return False
+    if host in LOCAL_HOSTS:
+        return True
+    bare = f"{parsed.scheme}://{parsed.netloc}".lower()
+    return any(entry.lower() in (host, bare) for entry in cors_hosts)
+
+
+def bearer(req: falcon.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, if any."""
+    header = req.get_header("Authorization") or ""
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class OriginMiddleware:
+    """Refuse foreign origins; answer preflights; add CORS headers for allowed origins."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """403 for a foreign origin; a complete answer for an allowed preflight."""
+        origin = req.get_header("Origin")
+        if origin is None:
+            return
+        if not origin_allowed(origin, self._services.broker.settings.cors_hosts):
+            raise falcon.HTTPForbidden(
+                title="origin not allowed",
+                description=f"{origin} is not in the CORS list (設定 → CORS)",
+            )
+        if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
+            resp.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+            requested = req.get_header("Access-Control-Request-Headers")
+            resp.set_header(
+                "Access-Control-Allow-Headers", requested or "Content-Type, Authorization"
+            )
+            resp.set_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
+            if req.get_header("Access-Control-Request-Private-Network"):
+                resp.set_header("Access-Control-Allow-Private-Network", "true")
+            resp.status = falcon.HTTP_204
+            resp.complete = True
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, succeeded: bool
+    ) -> None:
+        """Allowed origins get their CORS headers (refused ones never get here with any)."""
+        origin = req.get_header("Origin")
+        if origin and origin_allowed(origin, self._services.broker.settings.cors_hosts):
+            resp.set_header("Access-Control-Allow-Origin", origin)
+            resp.append_header("Vary", "Origin")
+
+
+class CallerMiddleware:
+    """Which station the caller is, and whether it may use admin paths."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Set ``req.context.station`` (and ``admin``), or refuse with 401/403."""
+        if req.method == "OPTIONS":
+            return
+        token = bearer(req)
+        loopback = is_loopback(req.remote_addr or "")
+        req.context.client = req.remote_addr or "-"
+        if req.path.startswith(ADMIN_PREFIX):
+            self._admin(token)
+            req.context.station = LOCAL
+            return
+        if token is None:
+            if not loopback:
+                raise falcon.HTTPUnauthorized(
+                    title="token required",
+                    description="callers off this machine need a station token",
+                )
+            req.context.station = LOCAL
+            return
+        station = _lookup(self._services.station_tokens, token)
+        if station is None:
+            raise falcon.HTTPUnauthorized(title="unknown token")
+        req.context.station = station
+
+    def _admin(self, token: str | None) -> None:
+        expected = self._services.admin_token_hash
+        if token is None:
+            raise falcon.HTTPUnauthorized(title="admin token required")
+        if expected is None or not hmac.compare_digest(token_hash(token), expected):
+            raise falcon.HTTPForbidden(title="not the admin token")
+
+
+def _lookup(tokens: dict[str, str], token: str) -> str | None:
+    digest = token_hash(token)
+    for stored, station in tokens.items():
+        if hmac.compare_digest(stored, digest):
+            return station
+    return None

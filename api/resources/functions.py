@@ -1,0 +1,175 @@
+"""The cshis6 function endpoints: JSON in, one call to the station's actor, JSON out.
+
+Every domain outcome — success, refusal, precondition, invalid parameter —
+is HTTP 200 with an integer ``statusCode`` and the manual's ``message``
+(existing clients call ``raise_for_status()`` and then read ``statusCode``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import falcon
+import jsonschema
+
+from actors.messages import Context
+from api.routes import ROUTES, Route
+from api.services import ApiServices
+from broker.codes import Code
+from broker.errors import BrokerError, InvalidParameterError
+
+
+def ok(fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A success body."""
+    return {"statusCode": 0, "message": Code.OK.message, **(fields or {})}
+
+
+def refused(error: BrokerError) -> dict[str, Any]:
+    """A refusal body; 1704 names the field in its message."""
+    message = error.code.message
+    if error.code is Code.INVALID_PARAMETER and error.detail:
+        message = f"{message}: {error.detail}"
+    body: dict[str, Any] = {"statusCode": int(error.code), "message": message}
+    if error.detail:
+        body["detail"] = error.detail
+    return body
+
+
+def read_body(req: falcon.Request) -> dict[str, Any]:
+    """The JSON body (GET and DELETE may carry one too); {} when empty."""
+    if not req.content_length:
+        return {}
+    try:
+        media = req.get_media()
+    except falcon.MediaMalformedError as exc:
+        raise InvalidParameterError("the body is not valid JSON") from exc
+    if media is None:
+        return {}
+    if not isinstance(media, dict):
+        raise InvalidParameterError("the body must be a JSON object")
+    return media
+
+
+def validate(schema: dict[str, Any], args: dict[str, Any]) -> None:
+    """Check ``args`` against a request schema; 1704 naming the first bad field."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = next(iter(sorted(validator.iter_errors(args), key=lambda e: list(e.path))), None)
+    if error is None:
+        return
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1]
+        raise InvalidParameterError(f"{missing} is required")
+    field = ".".join(str(p) for p in error.path) or "body"
+    hint = schema.get("properties", {}).get(field, {}).get("description", "")
+    raise InvalidParameterError(f"{field} is invalid" + (f" ({hint})" if hint else ""))
+
+
+def context(req: falcon.Request) -> Context:
+    """The request's context for the actors' logs."""
+    return Context(req.context.request_id, req.context.client, req.context.station)
+
+
+class FunctionResource:
+    """One path; each of its methods runs one function of the manual."""
+
+    def __init__(self, services: ApiServices, routes: list[Route]) -> None:
+        self._services = services
+        self._routes = {route.method: route for route in routes}
+        for method in self._routes:
+            setattr(self, f"on_{method.lower()}", self._respond)
+
+    def _respond(self, req: falcon.Request, resp: falcon.Response) -> None:
+        route = self._routes[req.method]
+        try:
+            args = read_body(req)
+            validate(route.request, args)
+            result = self._services.broker.supervisor.call(
+                req.context.station, route.function, args, context(req), self._services.call_timeout
+            )
+            resp.media = ok(result)
+        except BrokerError as exc:
+            resp.media = refused(exc)
+        req.context.status_code = resp.media["statusCode"]
+
+
+class StatusResource:
+    """GET /api/common/v1/Status: from the read model, never waiting on card or DC work."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The caller's station's state."""
+        state = self._services.broker.board.get(req.context.station)
+        resp.media = ok({"status": state.to_json()})
+        req.context.status_code = 0
+
+
+class NameResource:
+    """GET /api/common/v1/Name: the connected device."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Its name (SAM id or COMn), or null."""
+        state = self._services.broker.board.get(req.context.station)
+        resp.media = ok({"name": state.device_name})
+        req.context.status_code = 0
+
+
+class DevicesResource:
+    """GET /api/common/v1/Devices: the cloud SAMs and COM ports this station may connect."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Device names in Initial's order, with their kind."""
+        supervisor = self._services.broker.supervisor
+        station = req.context.station
+        clouds = {entry.sam_id for entry in self._services.broker.store.list()}
+        devices = [
+            {"name": name, "kind": "cloud" if name in clouds else "serial"}
+            for name in supervisor.names(station)
+        ]
+        resp.media = ok({"devices": devices})
+        req.context.status_code = 0
+
+
+class LogResource:
+    """GET /api/common/v1/Log: the recent calls; DELETE clears them."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Newest first."""
+        calls = self._services.call_log.recent(req.context.station)
+        resp.media = ok(
+            {"log": [{"function": c.function, "result": c.result, "time": c.at} for c in calls]}
+        )
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """清除."""
+        self._services.call_log.clear(req.context.station)
+        resp.media = ok()
+
+
+def add_routes(app: falcon.App[Any, Any], services: ApiServices) -> None:
+    """Mount every function endpoint and the common read-only ones."""
+    by_path: dict[str, list[Route]] = {}
+    for route in ROUTES:
+        by_path.setdefault(route.path, []).append(route)
+    for path, routes in by_path.items():
+        app.add_route(path, FunctionResource(services, routes))
+    app.add_route("/api/common/v1/Status", StatusResource(services))
+    app.add_route("/api/common/v1/Name", NameResource(services))
+    app.add_route("/api/common/v1/Devices", DevicesResource(services))
+    app.add_route("/api/common/v1/Log", LogResource(services))
+
+
+def new_request_id() -> str:
+    """A short id for one request, in every log line it causes."""
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,49 @@
+"""The Web API over a running sim broker: through falcon's TestClient, and a real HTTPS server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pykka
+import pytest
+
+from api.app import create_app
+from api.services import ApiServices
+from app.assembly import RunningBroker, assemble
+from broker import config
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A sim broker with its data in a fresh directory."""
+    broker = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
+    yield broker
+    broker.close()
+    pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def services(running: RunningBroker) -> ApiServices:
+    return ApiServices(running)
+
+
+@pytest.fixture
+def client(services: ApiServices) -> falcon.testing.TestClient:
+    """A TestClient whose requests come from loopback (the station ``local``)."""
+    return falcon.testing.TestClient(create_app(services))
+
+
+def call(
+    client: falcon.testing.TestClient, method: str, path: str, body: Any = None, **kw: Any
+) -> dict[str, Any]:
+    """One request; asserts HTTP 200 and returns the JSON body."""
+    result = client.simulate_request(method, path, json=body if body is not None else {}, **kw)
+    assert result.status_code == 200, result.text
+    payload: dict[str, Any] = result.json
+    return payload
