@@ -7,6 +7,7 @@ share. Several stations may use one cloud SAM: they all see its state.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,6 +44,28 @@ class SamView:
     session: str | None  # the DC session token while verified
 
 
+class SamCell:
+    """The SAM's latest view, readable without asking the actor (it may be busy with the DC).
+
+    Stations sharing a cloud SAM read it instead of queueing behind another
+    station's slow verification.
+    """
+
+    def __init__(self) -> None:
+        self._view: SamView | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SamView | None:
+        """The latest view, or None before the SAM was first seen."""
+        with self._lock:
+            return self._view
+
+    def put(self, view: SamView) -> None:
+        """Publish a new view."""
+        with self._lock:
+            self._view = view
+
+
 @dataclass(frozen=True, kw_only=True)
 class GetSam(Message):
     """The SAM's state (probing the slot if nothing was seen yet)."""
@@ -57,7 +80,9 @@ class SamCardSeen(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class VerifySam(Message):
-    """Authenticate with the DC (mode 1 → 2)."""
+    """Authenticate with the DC (mode 1 → 2); ``auto``: only if not verified already."""
+
+    auto: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +122,7 @@ class SamActor(BrokerActor):
         dc: DcClient,
         on_crash: CrashReport,
         publish: SamPublisher,
+        cell: SamCell | None = None,
     ) -> None:
         super().__init__(name, on_crash)
         self.sam_type = sam_type
@@ -104,12 +130,14 @@ class SamActor(BrokerActor):
         self._slot = slot
         self._dc = dc
         self._publish = publish
+        self._cell = cell or SamCell()
         self._status = SamStatus.NONE
         self._identity: SamIdentity | None = None
         self._session: DcSession | None = None
 
     def on_start(self) -> None:
         """A (re)started SAM actor is unverified: say so."""
+        self._cell.put(self._view())
         self._publish(self.sam_type, self._status)
 
     def on_get_sam(self, message: GetSam, log: Any) -> SamView:
@@ -133,6 +161,8 @@ class SamActor(BrokerActor):
 
     def on_verify_sam(self, message: VerifySam, log: Any) -> SamView:
         """DC authentication; contract refusals (1302–1304) and DC failures (17xx) pass through."""
+        if message.auto and self._status is SamStatus.VERIFIED:
+            return self._view()  # another station's request verified it meanwhile
         self._require_present(message)
         remote = _RemoteSam(self, message)
         try:
@@ -143,13 +173,14 @@ class SamActor(BrokerActor):
             # The DC's time sets the serial reader's clock (manual, 讀卡機時間).
             self._reader.ask(message.child(SetClock(roc=session.server_time)))
         self._session = session
-        self._set(SamStatus.VERIFIED)
+        self._set(SamStatus.VERIFIED, force=True)
         log.info("sam.verified", sam_id=self._identity.sam_id if self._identity else None)
         return self._view()
 
     def on_logout_sam(self, message: LogoutSam, log: Any) -> SamView:
         """End the DC session; the SAM stays present."""
         session, self._session = self._session, None
+        self._cell.put(self._view())
         if session is not None:
             try:
                 self._dc.logout(session.token)
@@ -196,6 +227,7 @@ class SamActor(BrokerActor):
     def _read_identity(self, message: Message) -> SamIdentity:
         if self._identity is None:
             self._identity = self._converse(message, lambda sam: sam.identity())
+            self._cell.put(self._view())
         return self._identity
 
     def _require_present(self, message: Message) -> None:
@@ -209,9 +241,12 @@ class SamActor(BrokerActor):
         if self._status is not SamStatus.VERIFIED:
             raise errors.BrokerError("the SAM is not verified", code=Code.SAM_MODE2_FAILED)
 
-    def _set(self, status: SamStatus) -> None:
-        if status is not self._status:
-            self._status = status
+    def _set(self, status: SamStatus, *, force: bool = False) -> None:
+        changed = status is not self._status
+        self._status = status
+        if changed or force:
+            self._cell.put(self._view())
+        if changed:
             self._publish(self.sam_type, status)
 
     def _view(self) -> SamView:

@@ -45,7 +45,15 @@ from actors.hca import (
 from actors.holder import Bind, CurrentSource, Redetect, Source
 from actors.messages import Message
 from actors.reader import ReadClock
-from actors.sam import AuthenticateCard, GetSam, LogoutSam, SamSign, SamView, VerifySam
+from actors.sam import (
+    AuthenticateCard,
+    GetSam,
+    LogoutSam,
+    SamCell,
+    SamSign,
+    SamView,
+    VerifySam,
+)
 from broker import errors, rules
 from broker.cards import commands as cmd
 from broker.codes import Code
@@ -64,6 +72,7 @@ class Binding:
     device_name: str
     reader_name: str | None
     sam: ActorHandle
+    sam_cell: SamCell
     sam_type: SamType
     hc_sources: tuple[Source, ...]
     hca_sources: tuple[Source, ...]
@@ -157,7 +166,7 @@ class StationActor(BrokerActor):
             self._sam_view(message)  # probes a SAM not seen yet
             state = self.board.get(self.station)
             if need.sam is SamStatus.VERIFIED and rules.sam_may_verify_itself(state):
-                self._binding_or_fail().sam.ask(message.child(VerifySam()))
+                self._binding_or_fail().sam.ask(message.child(VerifySam(auto=True)))
             rules.check_sam(function, self.board.get(self.station))
         # A card is verified with the SAM only for a function that needs it verified;
         # one that takes the card in any state (HC logout) or ≥ 1 (HCA reset PIN) leaves it.
@@ -422,8 +431,12 @@ class StationActor(BrokerActor):
         return self._binding
 
     def _sam_view(self, message: Message) -> SamView:
-        view: SamView = self._binding_or_fail().sam.ask(message.child(GetSam()))
-        return view
+        binding = self._binding_or_fail()
+        view = binding.sam_cell.get()
+        if view is not None and view.identity is not None and view.status is not SamStatus.NONE:
+            return view  # no need to queue behind the SAM's other work
+        asked: SamView = binding.sam.ask(message.child(GetSam()))
+        return asked
 
     def _session(self, message: Message) -> str:
         view = self._sam_view(message)

@@ -24,7 +24,7 @@ from actors.hca import HcaActor
 from actors.holder import Bind, Seen, Source
 from actors.messages import Context
 from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
-from actors.sam import SamActor, SamCardSeen
+from actors.sam import SamActor, SamCardSeen, SamCell
 from actors.station import Binding, Call, StationActor
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
@@ -119,6 +119,7 @@ class Supervisor:
         self._readers: dict[str, ReaderSpec] = {r.name: r for r in hardware.readers}
         self._slot_readers: dict[str, str] = {}  # slot → reader actor
         self._sam_slots: dict[tuple[str, str], str] = {}  # (reader actor, slot) → SAM actor
+        self._sam_cells: dict[str, SamCell] = {}
         self._bindings: dict[str, Binding] = {}
         self._stopping = False
 
@@ -255,13 +256,14 @@ class Supervisor:
     def _start_sam(self, name: str, sam_type: SamType, reader: str, slot: str) -> ActorHandle:
         reader_handle = self.handle(f"reader:{reader}")
         self._sam_slots[(reader_handle.name, slot)] = name
+        cell = self._sam_cells.setdefault(name, SamCell())
 
         def publish(kind: SamType, status: SamStatus) -> None:
             self._sam_changed(name, kind, status)
 
         def factory() -> pykka.ActorRef[Any]:
             return SamActor.start(
-                name, sam_type, reader_handle, slot, self._dc, self._crashed, publish
+                name, sam_type, reader_handle, slot, self._dc, self._crashed, publish, cell
             )
 
         return self._register(name, factory, Code.SAM_MODE1_FAILED, None)
@@ -324,6 +326,7 @@ class Supervisor:
             device_name=sam_id,
             reader_name=hc_reader,
             sam=sam,
+            sam_cell=self._sam_cells[sam.name],
             sam_type=SamType.CLOUD,
             hc_sources=self._pcsc_sources(hc_reader),
             hca_sources=self._pcsc_sources(hca_reader),
@@ -344,6 +347,7 @@ class Supervisor:
             device_name=name,
             reader_name=name,
             sam=self.handle(f"sam:{name}"),
+            sam_cell=self._sam_cells[f"sam:{name}"],
             sam_type=SamType.PHYSICAL,
             hc_sources=(Source(reader, spec.hc_slot or ""),),
             hca_sources=(Source(reader, spec.hpc_slot or ""),),
