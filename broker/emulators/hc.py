@@ -40,12 +40,11 @@ class HcEmulator(NhiCardEmulator):
             person.issue_date,
         )
         self.pin = PinCounter(person.pin)
-        self.pin_verified = False
         self.select_answers_6d00 = False  # some new cards do (FACTS); READ still works
         self.files[cmd.FID_HC_MARKS] = bytearray(MARKS_SIZE)
         self.handlers.update(
             {
-                cmd.Ins.VERIFY: self._verify,
+                cmd.Ins.VERIFY: self.verify_pin,
                 cmd.Ins.CHANGE_REFERENCE_DATA: self._change_pin,
                 cmd.Ins.DISABLE_VERIFICATION: self._clear_pin,
                 cmd.Ins.INTERNAL_AUTHENTICATE: self._authenticate_data,
@@ -60,11 +59,6 @@ class HcEmulator(NhiCardEmulator):
     def marks(self) -> bytes:
         """The marks file's content."""
         return bytes(self.files[cmd.FID_HC_MARKS])
-
-    def reset_volatile(self) -> None:
-        """PIN verification is forgotten at reset."""
-        super().reset_volatile()
-        self.pin_verified = False
 
     def data_object(self, p2: int) -> bytes:
         """Card info (public) or identity status (after authentication)."""
@@ -86,20 +80,6 @@ class HcEmulator(NhiCardEmulator):
         if command.cla == cmd.CLA_ISO and command.p1 == 0x11:
             return self.profile.encode()  # the real public READ
         return self._get_data_object(command)
-
-    def _verify(self, command: CommandApdu) -> bytes:
-        if command.p2 != cmd.PIN_REFERENCE:
-            raise SwError(SW.INCORRECT_P1P2)
-        if not command.data:  # status query
-            if self.pin_verified:
-                return b""
-            raise SwError(self.pin.status_sw())
-        self.require_authenticated()
-        if not valid_pin_format(command.data):
-            raise SwError(SW.WRONG_DATA)
-        self.pin.check(command.data.decode())
-        self.pin_verified = True
-        return b""
 
     def _change_pin(self, command: CommandApdu) -> bytes:
         self.require_authenticated()

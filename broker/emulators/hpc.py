@@ -33,7 +33,6 @@ class HpcEmulator(NhiCardEmulator):
         self.person = person
         self.pin = PinCounter(person.pin, tries_left=person.pin_tries_left)
         self.puk = PinCounter(person.puk, max_tries=PUK_TRIES)
-        self.pin_verified = False
         self.signing_key = rsa_key(f"hpc-{person.card_id}")
         self.certificate = pki.card_certificate(person.card_id, person.c_name, person.certificate)
         issuer = (
@@ -45,17 +44,12 @@ class HpcEmulator(NhiCardEmulator):
         self.handlers.update(
             {
                 cmd.Ins.GET_DATA: self._get_data_refusing_hc_read,
-                cmd.Ins.VERIFY: self._verify,
+                cmd.Ins.VERIFY: self.verify_pin,
                 cmd.Ins.CHANGE_REFERENCE_DATA: self._change_pin,
                 cmd.Ins.RESET_RETRY_COUNTER: self._unblock,
                 cmd.Ins.PSO: self._sign,
             }
         )
-
-    def reset_volatile(self) -> None:
-        """PIN verification is forgotten at reset."""
-        super().reset_volatile()
-        self.pin_verified = False
 
     def data_object(self, p2: int) -> bytes:
         """Card info (public) or the holder's data (after PIN verification)."""
@@ -80,20 +74,6 @@ class HpcEmulator(NhiCardEmulator):
         if command.cla == cmd.CLA_ISO and command.p1 == 0x11:
             raise SwError(SW.INCORRECT_P1P2)  # an HC READ sent to an HPC (FACTS)
         return self._get_data_object(command)
-
-    def _verify(self, command: CommandApdu) -> bytes:
-        if command.p2 != cmd.PIN_REFERENCE:
-            raise SwError(SW.INCORRECT_P1P2)
-        if not command.data:
-            if self.pin_verified:
-                return b""
-            raise SwError(self.pin.status_sw())
-        self.require_authenticated()
-        if not valid_pin_format(command.data):
-            raise SwError(SW.WRONG_DATA)
-        self.pin.check(command.data.decode())
-        self.pin_verified = True
-        return b""
 
     def _change_pin(self, command: CommandApdu) -> bytes:
         self.require_pin()

@@ -14,7 +14,7 @@ import os
 from broker.apdu import SW, CommandApdu
 from broker.cards import commands as cmd
 from broker.cards.records import Environment
-from broker.emulators.card import CardEmulator, SwError, make_atr
+from broker.emulators.card import CardEmulator, PinCounter, SwError, make_atr
 from broker.emulators.keys import cryptogram, derive_card_key, issuer_master
 
 READ_CHUNK = 256
@@ -34,6 +34,8 @@ class NhiCardEmulator(CardEmulator):
         self.atr = make_atr(f"NHI-{family}".encode())
         self._key = derive_card_key(issuer_master(family, environment), card_id)
         self.files: dict[int, bytearray] = {}
+        self.pin = PinCounter(None)  # HC and HPC set theirs; a SAM has none
+        self.pin_verified = False
         self.authenticated = False
         self._challenge: bytes | None = None
         self._selected_file: int | None = None
@@ -54,8 +56,9 @@ class NhiCardEmulator(CardEmulator):
         return self._card_id
 
     def reset_volatile(self) -> None:
-        """Authentication and file selection do not survive a reset."""
+        """Authentication, PIN verification and file selection do not survive a reset."""
         self.authenticated = False
+        self.pin_verified = False
         self._challenge = None
         self._selected_file = None
 
@@ -82,6 +85,21 @@ class NhiCardEmulator(CardEmulator):
             raise SwError(SW.SECURITY_STATUS_NOT_SATISFIED)
 
     # --- handlers ------------------------------------------------------------
+
+    def verify_pin(self, command: CommandApdu) -> bytes:
+        """VERIFY: without data the PIN's status; with a PIN, one try (after authentication)."""
+        if command.p2 != cmd.PIN_REFERENCE:
+            raise SwError(SW.INCORRECT_P1P2)
+        if not command.data:
+            if self.pin_verified:
+                return b""
+            raise SwError(self.pin.status_sw())
+        self.require_authenticated()
+        if not valid_pin_format(command.data):
+            raise SwError(SW.WRONG_DATA)
+        self.pin.check(command.data.decode())
+        self.pin_verified = True
+        return b""
 
     def _select(self, command: CommandApdu) -> bytes:
         if command.p1 == 0x04:
