@@ -103,6 +103,13 @@ class Call(Message):
     args: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Reconnect(Message):
+    """After a restart: connect the device the station had (told; failures are only logged)."""
+
+    device: str
+
+
 class StationActor(BrokerActor):
     """One station: its SAM, HCA and HC, and the rules between them."""
 
@@ -157,6 +164,13 @@ class StationActor(BrokerActor):
         result: dict[str, Any] = handler(message, log) or {}
         log.info("station.call", function=function.name)
         return result
+
+    def on_reconnect(self, message: Reconnect, log: Any) -> None:
+        """Connect the device again; a device that is gone now leaves the station uninitialised."""
+        try:
+            self.on_call(Call(function=Function.INITIAL, args={"name": message.device}), log)
+        except errors.BrokerError as exc:
+            log.warning("station.reconnect_failed", device=message.device, error=str(exc))
 
     # --- reaching the needed state ---------------------------------------------
 
@@ -301,7 +315,7 @@ class StationActor(BrokerActor):
         }
 
     def _do_sam_sign(self, message: Call, log: Any) -> dict[str, Any]:
-        fields = self._signature_base(message)
+        fields, _ = self._signature_base(message)
         return self._sam_signed(message, fields, b"")
 
     # --- HCA ------------------------------------------------------------------------
@@ -326,7 +340,7 @@ class StationActor(BrokerActor):
         return result
 
     def _do_hca_sign(self, message: Call, log: Any) -> dict[str, Any]:
-        fields = self._signature_base(message)
+        fields, _ = self._signature_base(message)
         signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
         return {
             **fields,
@@ -362,18 +376,14 @@ class StationActor(BrokerActor):
         return result
 
     def _do_hc_sign(self, message: Call, log: Any) -> dict[str, Any]:
-        fields = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(
-            message.child(HcProof(client_random=fields["_random"]))
-        )
+        fields, client_random = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
         fields.update(hcId=hc_id, hcIdNo=hc_id_no)
         return self._sam_signed(message, fields, proof)
 
     def _do_hc_three_card_sign(self, message: Call, log: Any) -> dict[str, Any]:
-        fields = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(
-            message.child(HcProof(client_random=fields["_random"]))
-        )
+        fields, client_random = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
         fields.update(hcId=hc_id, hcIdNo=hc_id_no)
         hpc = self._hca.ask(message.child(HcaSign(data=_canonical(fields) + proof)))
         fields.update(hpcId=hpc["hpcId"], hpcIdNo=hpc["hpcIdNo"])
@@ -444,7 +454,8 @@ class StationActor(BrokerActor):
             raise errors.BrokerError("the SAM is not verified", code=Code.SAM_MODE2_FAILED)
         return view.session
 
-    def _signature_base(self, message: Call) -> dict[str, Any]:
+    def _signature_base(self, message: Call) -> tuple[dict[str, Any], bytes]:
+        """The fields every signature shows, and the client random they were made with."""
         service_type = message.args.get("serviceType")
         if not (
             isinstance(service_type, str) and len(service_type) == 2 and service_type.isdigit()
@@ -454,16 +465,15 @@ class StationActor(BrokerActor):
         if identity is None:
             raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
         client_random = os.urandom(8)
-        return {
+        fields = {
             "clientRandom": _b64(client_random),
             "samId": identity.sam_id,
             "hospitalId": identity.hospital_id,
             "serviceType": service_type,
-            "_random": client_random,
         }
+        return fields, client_random
 
     def _sam_signed(self, message: Call, fields: dict[str, Any], extra: bytes) -> dict[str, Any]:
-        fields.pop("_random", None)
         data = _canonical(fields) + extra
         signature = self._binding_or_fail().sam.ask(message.child(SamSign(data=data)))
         return {"signature": _b64(signature), **fields}
@@ -471,7 +481,7 @@ class StationActor(BrokerActor):
 
 def _canonical(fields: dict[str, Any]) -> bytes:
     """What a signature covers: the visible fields, in a fixed order."""
-    return "|".join(f"{k}={fields[k]}" for k in sorted(fields) if not k.startswith("_")).encode()
+    return "|".join(f"{k}={fields[k]}" for k in sorted(fields)).encode()
 
 
 def _b64(data: bytes) -> str:

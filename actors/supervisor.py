@@ -25,10 +25,11 @@ from actors.holder import Bind, Seen, Source
 from actors.messages import Context
 from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Binding, Call, StationActor
+from actors.station import Binding, Call, Reconnect, StationActor
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
+from broker.errors import BrokerError
 from broker.rules import Function
 from broker.state import BoardEvent, SamStatus, SamType, StateBoard
 from broker.transport.base import CardSlot, SlotEvent, SlotListener
@@ -121,6 +122,7 @@ class Supervisor:
         self._sam_slots: dict[tuple[str, str], str] = {}  # (reader actor, slot) → SAM actor
         self._sam_cells: dict[str, SamCell] = {}
         self._bindings: dict[str, Binding] = {}
+        self._reconnect: dict[str, str] = {}  # station → device to connect again after a restart
         self._stopping = False
 
     # --- life cycle -----------------------------------------------------------------
@@ -191,13 +193,41 @@ class Supervisor:
         if station in self._stations:
             names = [f"hca:{station}", f"hc:{station}", f"station:{station}"]
             self.board.update(station, degraded=None)
+            self._remember_device(f"station:{station}")
         elif name in self._handles:
             names = [name]
+            self._remember_device(name)
         else:
             raise KeyError(name)
         for actor in names:
             self._replace(actor, reason="requested")
         return names
+
+    # --- readers (the settings, sim and events APIs) ------------------------------------
+
+    def pcsc_reader_names(self) -> list[str]:
+        """Readers with one slot for a station's cards: neither serial readers nor cloud SAMs."""
+        with self._lock:
+            specs = list(self._readers.values())
+        return [spec.name for spec in specs if _is_pcsc(spec)]
+
+    def reader_has_card(self, reader: str) -> bool:
+        """Whether a slot of ``reader`` holds a card now; False for an unknown or failing one."""
+        with self._lock:
+            spec = self._readers.get(reader)
+        if spec is None:
+            return False
+        try:
+            return any(slot.is_card_present() for slot in spec.slots.values())
+        except BrokerError:
+            return False
+
+    def reader_owner(self, reader: str) -> str | None:
+        """The station using ``reader`` (local's default reader is local's); None if shared."""
+        owner = self._owner_of_reader(reader)
+        if owner is None and reader == self._settings.default_reader():
+            return LOCAL
+        return owner
 
     # --- the directory of devices (stations call it) -------------------------------------
 
@@ -436,6 +466,7 @@ class Supervisor:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""
         if self._stopping:
             return
+        self._remember_device(name)
         delay = self._backoff(name)
         count = len(self._crashes[name])
         station = self._owners.get(name)
@@ -475,15 +506,31 @@ class Supervisor:
         )
         self._rebind(name)
 
-    def _rebind(self, name: str) -> None:
-        """A restarted card actor watches its station's slots again."""
+    def _remember_device(self, name: str) -> None:
+        """Before a station actor goes: which device it had, to connect it again."""
         kind, _, station = name.partition(":")
         with self._lock:
             binding = self._bindings.get(station)
+            if kind == "station" and binding is not None:
+                self._reconnect[station] = binding.device_name
+
+    def _rebind(self, name: str) -> None:
+        """A restarted card actor watches its station's slots again; a station reconnects."""
+        kind, _, station = name.partition(":")
+        with self._lock:
+            device = self._reconnect.pop(station, None) if kind == "station" else None
+            binding = self._bindings.get(station)
+        if device is not None:
+            self.handle(name).tell(Reconnect(device=device))
+            return
         if binding is None or kind not in ("hc", "hca"):
             return
         sources = binding.hc_sources if kind == "hc" else binding.hca_sources
         self.handle(name).tell(Bind(sources=sources))
+
+
+def _is_pcsc(spec: ReaderSpec) -> bool:
+    return spec.clock is None and spec.sam_slot is None and len(spec.slots) == 1
 
 
 def _watches(binding: Binding, seen: CardSeen) -> bool:

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
 from broker.cloud_sam import CloudSamFile, kit_cloud_sam
-from broker.config import BrokerConfig
+from broker.config import BrokerConfig, SerialConfig
 from broker.dc.client import DcClient, DcConfig
 from broker.emulators.dc.simulator import DataCentre
 from broker.emulators.keys import ec_key
@@ -18,17 +20,22 @@ from broker.emulators.kit import CardKit
 from broker.emulators.people import SamRecord
 from broker.emulators.sam import SamEmulator
 from broker.emulators.serial_reader import SerialReaderEmulator
+from broker.errors import PortOpenError
 from broker.settings import Settings
 from broker.state import StateBoard
 from broker.store import CloudSamStore
 from broker.transport.base import CardSlot, SlotListener
 from broker.transport.local import LocalSlot
+from broker.transport.pcsc import PcscMonitor, PcscSlot, list_readers
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
 from broker.transport.serial_monitor import SerialMonitor
 from dcsim.server import DcSimulator
 
 FIRST_SIM_READER = "Virtual Reader 0"
+PROFILES = ("sim", "hardware")
+log = structlog.get_logger("app.assembly")
+Closers = list[Callable[[], None]]
 
 
 @dataclass
@@ -53,21 +60,32 @@ class RunningBroker:
     dc: DcClient
     kit: SimKit | None = None
     serial_readers: dict[str, SerialReader] = field(default_factory=dict)
-    _closers: list[Callable[[], None]] = field(default_factory=list)
+    _closers: Closers = field(default_factory=list)
 
     def close(self) -> None:
         """Stop actors, transports, the kit."""
         self.supervisor.stop()
-        for closer in reversed(self._closers):
-            with contextlib.suppress(Exception):
-                closer()
+        _close_all(self._closers)
 
 
 def assemble(config: BrokerConfig) -> RunningBroker:
-    """Build and start a broker (the sim profile builds its kit too)."""
+    """Build and start a broker: the sim profile with its kit, or the hardware profile.
+
+    Whatever was started before a failure is stopped again before the error propagates.
+    """
+    if config.profile not in PROFILES:
+        raise ValueError(f"unknown profile {config.profile!r}; expected one of {PROFILES}")
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    closers: list[Callable[[], None]] = []
+    closers: Closers = []
+    try:
+        return _assemble(config, data_dir, closers)
+    except BaseException:
+        _close_all(closers)
+        raise
+
+
+def _assemble(config: BrokerConfig, data_dir: Path, closers: Closers) -> RunningBroker:
     settings = Settings(data_dir)
     store = CloudSamStore(data_dir, ec_key("dc-grant").public_key())
     kit: SimKit | None = None
@@ -75,7 +93,7 @@ def assemble(config: BrokerConfig) -> RunningBroker:
     if config.profile == "sim":
         kit, dc, hardware = _sim(config, data_dir, settings, store, serial_readers, closers)
     else:
-        raise NotImplementedError("the hardware profile is wired by the Web API's serve")
+        dc, hardware = _hardware(config, data_dir, store, serial_readers, closers)
     board = StateBoard()
     supervisor = Supervisor(
         config.stations,
@@ -90,10 +108,33 @@ def assemble(config: BrokerConfig) -> RunningBroker:
         board,
         config.restart,
     )
-    supervisor.start()
+    try:
+        supervisor.start()
+    except BaseException:
+        supervisor.stop()
+        raise
     return RunningBroker(
         config, supervisor, board, settings, store, dc, kit, serial_readers, closers
     )
+
+
+def _close_all(closers: Closers) -> None:
+    for closer in reversed(closers):
+        with contextlib.suppress(Exception):
+            closer()
+
+
+def _start_dc_simulator(
+    config: BrokerConfig, data_dir: Path, closers: Closers
+) -> tuple[DcSimulator, DcClient]:
+    """The kit's data centre, in process on loopback, and a client trusting its certificate."""
+    simulator = DcSimulator(DataCentre.kit(), data_dir / "dc-simulator")
+    simulator.start()
+    closers.append(simulator.stop)
+    client = DcClient(
+        DcConfig(simulator.url, timeout=config.dc.timeout, ca_file=str(simulator.cert_path))
+    )
+    return simulator, client
 
 
 def _sim(
@@ -102,18 +143,15 @@ def _sim(
     settings: Settings,
     store: CloudSamStore,
     serial_readers: dict[str, SerialReader],
-    closers: list[Callable[[], None]],
+    closers: Closers,
 ) -> tuple[SimKit, DcClient, Hardware]:
     cards = CardKit()
-    simulator = DcSimulator(DataCentre.kit(), data_dir / "dc-simulator")
-    simulator.start()
-    closers.append(simulator.stop)
-    dc = DcClient(
-        DcConfig(simulator.url, timeout=config.dc.timeout, ca_file=str(simulator.cert_path))
-    )
+    simulator, dc = _start_dc_simulator(config, data_dir, closers)
     if not store.list():
         for sam_id in config.sim.cloud_sams:
             store.import_file(*kit_cloud_sam(sam_id))
+    if settings.last_device is None and config.sim.last_device:
+        settings.set_last_device(config.sim.last_device)
     if settings.default_pcsc_reader is None and FIRST_SIM_READER in config.sim.readers:
         settings.set_default_pcsc_reader(FIRST_SIM_READER)
     slots = {name: LocalSlot(name) for name in config.sim.readers}
@@ -132,13 +170,85 @@ def _sim(
         serial_readers[serial.name] = spec.clock
         readers.append(spec)
         monitors.append(monitor)
-    hardware = Hardware(
+    if config.pcsc:  # pcscd's readers too, e.g. a vpcd slot holding a kit card
+        pcsc_readers, pcsc_monitor = pcsc_hardware(exclude=set(slots), closers=closers)
+        readers.extend(pcsc_readers)
+        monitors.append(pcsc_monitor)
+    return (
+        SimKit(cards, slots, emulators, simulator),
+        dc,
+        _with_cloud_sams(readers, monitors, store),
+    )
+
+
+def _with_cloud_sams(
+    readers: list[ReaderSpec], monitors: list[MonitorSpec], store: CloudSamStore
+) -> Hardware:
+    return Hardware(
         readers=readers,
         monitors=monitors,
         cloud_sam_ids=lambda: [entry.sam_id for entry in store.list()],
         cloud_sam_slot=lambda sam_id: cloud_sam_slot(store.get(sam_id)),
     )
-    return SimKit(cards, slots, emulators, simulator), dc, hardware
+
+
+def _hardware(
+    config: BrokerConfig,
+    data_dir: Path,
+    store: CloudSamStore,
+    serial_readers: dict[str, SerialReader],
+    closers: Closers,
+) -> tuple[DcClient, Hardware]:
+    """Real readers (pcscd's, serial ones) and the configured data centre."""
+    if config.dc.url == "sim":
+        _simulator, dc = _start_dc_simulator(config, data_dir, closers)
+    else:
+        dc = DcClient(DcConfig(config.dc.url, timeout=config.dc.timeout, ca_file=config.dc.ca_file))
+    readers: list[ReaderSpec] = []
+    monitors: list[MonitorSpec] = []
+    if config.pcsc:
+        readers, pcsc_monitor = pcsc_hardware(exclude=set(), closers=closers)
+        monitors.append(pcsc_monitor)
+    for serial in config.serial:
+        reader = open_serial_reader(serial, closers)
+        serial_readers[serial.name] = reader
+        readers.append(serial_spec(serial.name, reader))
+        monitors.append(serial_monitor(serial.name, reader))
+    return dc, _with_cloud_sams(readers, monitors, store)
+
+
+def pcsc_hardware(exclude: set[str], closers: Closers) -> tuple[list[ReaderSpec], MonitorSpec]:
+    """A reader per pcscd reader present now (names in ``exclude`` skipped), and their monitor.
+
+    Readers plugged in later are not picked up yet (the supervisor has no slot for them).
+    """
+    names = [name for name in list_readers() if name not in exclude]
+    if not names:
+        log.warning("pcsc.no_readers", note="pcscd offers no reader (or is not running)")
+    else:
+        log.info("pcsc.readers", readers=names)
+    slots = [PcscSlot(name) for name in names]
+    closers.extend(slot.close for slot in slots)
+
+    def start(listener: SlotListener, failed: Callable[[BaseException], None]) -> Any:
+        monitor = PcscMonitor(listener, readers=names, on_failure=failed)
+        monitor.start()
+        return monitor
+
+    readers = [ReaderSpec(slot.name, {slot.name: slot}) for slot in slots]
+    return readers, MonitorSpec("pcsc", start)
+
+
+def open_serial_reader(serial: SerialConfig, closers: Closers) -> SerialReader:
+    """A serial NHI reader at its configured port; if the port is missing now, its
+    monitor keeps trying to open it (a USB adapter plugged in later)."""
+    reader = SerialReader(serial.url, name=serial.name)
+    try:
+        reader.open()
+    except PortOpenError as exc:
+        log.warning("serial.unavailable", reader=serial.name, url=serial.url, error=str(exc))
+    closers.append(reader.close)
+    return reader
 
 
 def cloud_sam_slot(file: CloudSamFile) -> CardSlot:
@@ -159,7 +269,7 @@ def cloud_sam_slot(file: CloudSamFile) -> CardSlot:
 
 
 def _sim_serial(
-    name: str, cards_by_slot: dict[str, str], cards: CardKit, closers: list[Callable[[], None]]
+    name: str, cards_by_slot: dict[str, str], cards: CardKit, closers: Closers
 ) -> tuple[SerialReaderEmulator, ReaderSpec, MonitorSpec]:
     emulator = SerialReaderEmulator(name)
     reader = SerialReader(emulator.start(), name=name)
@@ -168,7 +278,12 @@ def _sim_serial(
     closers.append(reader.close)
     for slot, card_id in cards_by_slot.items():
         emulator.insert(slot, cards.card(card_id))
-    spec = ReaderSpec(
+    return emulator, serial_spec(name, reader), serial_monitor(name, reader)
+
+
+def serial_spec(name: str, reader: SerialReader) -> ReaderSpec:
+    """A serial reader's three slots, its clock, and which slot holds what."""
+    return ReaderSpec(
         name,
         {reader.slot_name(s): reader.slot(s) for s in Slot},
         clock=reader,
@@ -176,7 +291,6 @@ def _sim_serial(
         hpc_slot=reader.slot_name(Slot.HPC),
         hc_slot=reader.slot_name(Slot.HC),
     )
-    return emulator, spec, serial_monitor(name, reader)
 
 
 def serial_monitor(name: str, reader: SerialReader) -> MonitorSpec:

@@ -78,6 +78,7 @@ class SimConfig:
     readers: dict[str, str | None] = field(default_factory=dict)  # reader → card id
     serial: dict[str, dict[str, str]] = field(default_factory=dict)  # COMn → slot → card id
     cloud_sams: tuple[str, ...] = ()  # imported at first start
+    last_device: str | None = None  # what Initial without a name tries first, at first start
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
             readers=dict(sim.get("readers", {})),
             serial={k: dict(v) for k, v in sim.get("serial", {}).items()},
             cloud_sams=tuple(sim.get("cloud_sams", ())),
+            last_device=sim.get("last_device"),
         ),
     )
     check(config)

@@ -2,7 +2,8 @@
 # Debian packages the broker and its tests need (run as root on Debian 12/13).
 set -euo pipefail
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools swig socat
-          python3 python3-venv python3-dev gcc
+          python3 python3-venv python3-dev gcc chromium fonts-noto-cjk
+          libnss3-tools
           )
 missing=()
 for p in "${packages[@]}"; do

@@ -12,7 +12,10 @@ from waitress.server import create_server
 from web.tls_front import Address, TlsFront
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-BODY_LIMIT = 64 * 1024  # waitress defaults to 1 GiB; a .SAM upload is ~7 KB
+# waitress defaults to 1 GiB. The app refuses bodies over 64 KiB itself (413); waitress only
+# stops what is far larger, because when it stops a body it closes the connection unread
+# and the 413 may never reach the client.
+BODY_LIMIT = 1024 * 1024
 
 
 class ClientMap(Protocol):

@@ -7,6 +7,7 @@ is HTTP 200 with an integer ``statusCode`` and the manual's ``message``
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -37,15 +38,18 @@ def refused(error: BrokerError) -> dict[str, Any]:
 
 
 def read_body(req: falcon.Request) -> dict[str, Any]:
-    """The JSON body (GET and DELETE may carry one too); {} when empty."""
-    if not req.content_length:
+    """The JSON body (GET and DELETE may carry one too); {} when empty.
+
+    Parsed whatever the content type: pages often send JSON as text/plain to
+    spare a CORS preflight, and a cshis6 client gets a 1704, never a 415.
+    """
+    raw = req.bounded_stream.read() if req.content_length else b""
+    if not raw.strip():
         return {}
     try:
-        media = req.get_media()
-    except falcon.MediaMalformedError as exc:
+        media = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameterError("the body is not valid JSON") from exc
-    if media is None:
-        return {}
     if not isinstance(media, dict):
         raise InvalidParameterError("the body must be a JSON object")
     return media

@@ -14,6 +14,7 @@ import json
 import ssl
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from broker.errors import BrokerError
 
 log = structlog.get_logger("broker.dc")
 JsonDict = dict[str, Any]
+# Told of every exchange with the DC: (path, seconds, code); 0 is success.
+Observer = Callable[[str, float, int], None]
 
 
 class DcError(BrokerError):
@@ -48,10 +51,17 @@ class DcConfig:
 
 
 class DcClient:
-    """Typed calls of ``docs/dc-protocol.md``."""
+    """Typed calls of ``docs/dc-protocol.md``.
+
+    ``observe``, when set, is told of every exchange (a retry is a second
+    one): the metrics' DC latency histogram. It must not block.
+    """
+
+    observe: Observer | None
 
     def __init__(self, config: DcConfig) -> None:
         self.config = config
+        self.observe = None
         parsed = urllib.parse.urlsplit(config.url)
         if parsed.scheme != "https" or not parsed.hostname:
             raise ValueError(f"the DC url must be https://host[:port], got {config.url!r}")
@@ -180,20 +190,44 @@ class DcClient:
     def _call_once(
         self, method: str, path: str, body: JsonDict | None, session: str | None
     ) -> JsonDict:
-        deadline = time.monotonic() + self.config.timeout
         started = time.perf_counter()
+        code = Code.DC_CONNECTION  # what an unexpected exception counts as
+        try:
+            reply = self._exchange_checked(method, path, body, session)
+        except DcError as exc:
+            code = exc.code
+            raise
+        else:
+            code = Code.OK
+            return reply
+        finally:
+            seconds = time.perf_counter() - started
+            log.debug("dc.call", path=path, ms=round(seconds * 1000, 1))
+            self._observed(path, seconds, code)
+
+    def _exchange_checked(
+        self, method: str, path: str, body: JsonDict | None, session: str | None
+    ) -> JsonDict:
+        deadline = time.monotonic() + self.config.timeout
         try:
             status, raw = self._exchange(method, path, body, session, deadline)
         except (OSError, http.client.HTTPException) as exc:
             cause = f"{type(exc).__name__}: {exc}"
             raise _failed(path, Code.DC_CONNECTION, cause, retriable=True) from exc
-        finally:
-            log.debug("dc.call", path=path, ms=round((time.perf_counter() - started) * 1000, 1))
         if status == 404:
             raise _failed(path, Code.DC_UNKNOWN_COMMAND, "HTTP 404")
         if status != 200:
             raise _failed(path, Code.DC_HTTP_ERROR, f"HTTP {status}", retriable=status >= 500)
         return _parse_reply(path, raw)
+
+    def _observed(self, path: str, seconds: float, code: Code) -> None:
+        observe = self.observe
+        if observe is None:
+            return
+        try:
+            observe(path, seconds, int(code))
+        except Exception:  # a metrics bug must never fail a DC call
+            log.exception("dc.observer_failed", path=path)
 
     def _exchange(
         self, method: str, path: str, body: JsonDict | None, session: str | None, deadline: float

@@ -132,7 +132,11 @@ def test_initial_without_a_name_tries_last_device_then_cloud_sam_then_physical_s
     broker: RunningBroker, local: Call
 ) -> None:
     settings, store = broker.settings, broker.store
-    assert settings.last_device is None
+    assert settings.last_device == "901000000047"  # the sim profile's first start
+    local(F.INITIAL)
+    assert state(broker).device_name == "901000000047"
+    local(F.FINALIZE)
+    settings.set_last_device(None)
     local(F.INITIAL)  # no last device: the first cloud SAM, before the physical one
     first_cloud = store.list()[0].sam_id
     assert (state(broker).device_name, state(broker).sam_type) == (first_cloud, SamType.CLOUD)

@@ -144,8 +144,10 @@ def test_an_actor_or_a_whole_station_restarts_on_request(
     assert broker.supervisor.restart("sam:901000000047") == ["sam:901000000047"]
     assert desk2(Function.SAM_SIGN, serviceType="01")["samId"] == "901000000047"
     assert broker.supervisor.restart("desk2") == ["hca:desk2", "hc:desk2", "station:desk2"]
-    assert not state(broker, "desk2").initialized  # a restarted station connects again
-    desk2(Function.INITIAL)
+    again = broker.board.wait_for("desk2", lambda s: s.initialized, WAIT)
+    assert again is not None  # a restarted station connects its device again by itself
+    assert again.device_name == "901000000047"
+    assert desk2(Function.HC_BASIC)["cardId"] == "900000000728"
     listed = {a["name"]: a for a in broker.supervisor.actors()}
     assert listed["station:desk2"]["restarts"] == 1
     assert listed["station:desk2"]["state"] == "running"

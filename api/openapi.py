@@ -1,0 +1,494 @@
+"""The OpenAPI 3.1 document of the whole API, and Swagger UI served offline beside it.
+
+The document is built from the tables that route and validate: ``ROUTES``
+gives each function endpoint's request schema (the very dict ``validate``
+checks, not a copy) and reply fields; ``COMMON_DOCS`` and the ``DOCS`` of
+every module in ``api.app.RESOURCE_MODULES`` describe the rest. The
+``statusCode`` of each reply is described with the manual's table (關於 →
+狀態碼); each operation lists the codes it may answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import falcon
+
+from api.auth import ADMIN_PREFIX
+from api.docs import COMMON_DOCS, PathDoc, Schema
+from api.routes import ROUTES, Route
+from api.services import ApiServices
+from broker.codes import Code
+from broker.rules import RULES, Function, Need
+from broker.state import HcaStatus
+
+SWAGGER_PREFIX = "/api/swagger"
+OPENAPI_PATH = f"{SWAGGER_PREFIX}/openapi.json"
+INDEX_PATH = f"{SWAGGER_PREFIX}/index.html"
+SWAGGER_DIR = Path(__file__).with_name("swagger")
+SIM_MODULE = "api.resources.sim"
+STATUS_CODE_REF = "#/components/schemas/StatusCode"
+
+TAGS: tuple[tuple[str, str], ...] = (
+    ("common", "裝置: connect and release a device, status, version, the API call log"),
+    ("sam", "安全模組 (SAM)"),
+    ("hpc", "醫事人員卡 (HPC) and the mobile HCA"),
+    ("hc", "健保卡: physical and virtual health cards"),
+    ("settings", "設定: cloud SAMs, the default PC/SC reader, CORS hosts"),
+    ("admin", "Actors and restarts (admin token, also on loopback)"),
+    ("events", "Server-Sent Events for the console's live header"),
+    ("sim", "The sim profile's virtual kit (absent in the hardware profile)"),
+    ("meta", "This document, Swagger UI and the Prometheus metrics"),
+)
+
+DOCS: tuple[PathDoc, ...] = (
+    PathDoc(
+        "GET",
+        OPENAPI_PATH,
+        "This OpenAPI 3.1 document",
+        "meta",
+        reply={
+            "openapi": {"type": "string", "const": "3.1.0"},
+            "info": {"type": "object"},
+            "paths": {"type": "object"},
+            "components": {"type": "object"},
+        },
+        envelope=False,
+    ),
+    PathDoc(
+        "GET",
+        INDEX_PATH,
+        "Swagger UI, served offline (/api/swagger redirects here)",
+        "meta",
+        envelope=False,
+        content_type="text/html",
+    ),
+)
+
+# --- which statusCode values an operation may answer -------------------------------
+
+DC_CODES = (
+    Code.DC_CONNECTION,
+    Code.DC_UNKNOWN_COMMAND,
+    Code.DC_HTTP_ERROR,
+    Code.DC_SESSION_EXPIRED,
+    Code.DC_MALFORMED_REPLY,
+)
+CARD_CODES = (Code.NO_CARD, Code.SELECT_FAILED, Code.PCSC_OTHER, Code.READER_FAILED)
+# A cloud SAM verifies itself with the DC when a function needs it (broker.rules).
+SAM_AUTO_CODES = (
+    Code.CONTRACT_EXPIRED,
+    Code.HOSPITAL_SUSPENDED,
+    Code.SAM_REVOKED,
+    *DC_CODES,
+)
+HCA_CERT_CODES = (
+    Code.HCA_BAD_SIGNATURE,
+    Code.HCA_CERT_NOT_VALID_NOW,
+    Code.HCA_UNTRUSTED_ISSUER,
+    Code.HCA_CERT_REVOKED,
+)
+VHC_TOKEN_CODES = (
+    Code.VHC_TOKEN_FORMAT,
+    Code.VHC_TOKEN_TIMED_OUT,
+    Code.VHC_TOKEN_MALFORMED,
+    Code.VHC_TOKEN_BAD_SIGNATURE,
+    Code.VHC_TOKEN_EXPIRED,
+    Code.VHC_TOKEN_OVERUSED,
+)
+HC_PIN_CODES = (*CARD_CODES, Code.VHC_NO_PIN_FUNCTIONS)
+# The mode a function needs the HCA in → the code when it is not (broker.rules.check_hca).
+HCA_MODE_CODES = {
+    HcaStatus.NONE: Code.HPC_MODE1_FAILED,
+    HcaStatus.PRESENT: Code.HPC_MODE1_FAILED,
+    HcaStatus.VERIFIED: Code.HPC_MODE2_FAILED,
+    HcaStatus.PIN_VERIFIED: Code.HPC_MODE3_FAILED,
+}
+# Beyond the preconditions of broker.rules: what the function itself may answer.
+FUNCTION_CODES: dict[Function, tuple[Code, ...]] = {
+    Function.INITIAL: (
+        Code.NO_DEVICE,
+        Code.FORMAL_TEST_MIXED,
+        Code.NO_DEFAULT_PCSC_READER,
+        Code.COMPORT_OPEN_FAILED,
+        Code.SAM_MODE1_FAILED,
+        *CARD_CODES,
+    ),
+    Function.READER_TIME: (Code.READER_FAILED,),
+    Function.SAM_VERIFY: (*CARD_CODES, *SAM_AUTO_CODES),
+    Function.SAM_BASIC: CARD_CODES,
+    Function.SAM_SIGN: CARD_CODES,
+    Function.HCA_VERIFY_PIN: (*CARD_CODES, Code.HPC_PIN_FAILED, *HCA_CERT_CODES),
+    Function.HCA_MOBILE_VERIFY: (
+        Code.MOBILE_HCA_BAD_SIGNATURE,
+        Code.MOBILE_HCA_HOSPITAL_MISMATCH,
+        *HCA_CERT_CODES,
+    ),
+    Function.HCA_BASIC: CARD_CODES,
+    Function.HCA_SIGN: (*CARD_CODES, Code.HPC_UNSUPPORTED, Code.HCA_SIGNING_TIMEOUT),
+    Function.HCA_SET_PIN: (*CARD_CODES, Code.HPC_UNSUPPORTED),
+    Function.HCA_RESET_PIN: (*CARD_CODES, Code.HPC_UNSUPPORTED, Code.HPC_PIN_FAILED),
+    Function.HC_VIRTUAL_VERIFY: VHC_TOKEN_CODES,
+    Function.HC_BASIC: CARD_CODES,
+    Function.HC_SIGN: CARD_CODES,
+    Function.HC_THREE_CARD_SIGN: CARD_CODES,
+    Function.HC_PIN_STATUS: HC_PIN_CODES,
+    Function.HC_PIN_VERIFY: (
+        *HC_PIN_CODES,
+        Code.HC_NO_PIN_SET,
+        Code.HC_PIN_ALREADY_VERIFIED,
+        Code.HC_PIN_FAILED,
+    ),
+    Function.HC_PIN_SET: (*HC_PIN_CODES, Code.HC_PIN_FAILED),
+    Function.HC_PIN_CLEAR: (*HC_PIN_CODES, Code.HC_NO_PIN_SET, Code.HC_PIN_DISABLE_FAILED),
+    Function.HC_READ_VIRTUAL: VHC_TOKEN_CODES,
+    Function.HC_VIRTUAL_EXPORT: (Code.HC_VIRTUAL_ONLY,),
+    Function.HC_VIRTUAL_IMPORT: (
+        Code.VHC_TRANSFER_NOT_FOUND,
+        Code.VHC_TRANSFER_OTHER_DEVICE,
+        Code.VHC_TRANSFER_OTHER_HOSPITAL,
+        Code.VHC_TRANSFER_INVALID,
+    ),
+    Function.HC_UPDATE_MARKS: (*CARD_CODES, Code.HC_PHYSICAL_ONLY),
+}
+
+
+def precondition_codes(need: Need) -> list[Code]:
+    """The codes ``broker.rules`` answers when a function's state is not met."""
+    codes: list[Code] = []
+    if need.initialized is True:
+        codes.append(Code.NOT_INITIALIZED)
+    elif need.initialized is False:
+        codes.append(Code.ALREADY_INITIALIZED)
+    if need.sam is not None:
+        codes += [Code.SAM_MODE1_FAILED, Code.SAM_MODE2_FAILED, *SAM_AUTO_CODES]
+    if need.hca is not None:
+        codes += [Code.HPC_MODE1_FAILED, HCA_MODE_CODES[min(need.hca)]]
+    if need.hc is not None:
+        codes += [Code.HC_MODE1_FAILED, Code.HC_MODE2_FAILED]
+    if need.hc_pin_if_set:
+        codes.append(Code.HC_PIN_NOT_VERIFIED)
+    return codes
+
+
+def route_codes(route: Route) -> list[int]:
+    """Every statusCode a function endpoint may answer, ascending."""
+    codes = {Code.OK, Code.INVALID_PARAMETER, *precondition_codes(RULES[route.function])}
+    codes.update(FUNCTION_CODES.get(route.function, ()))
+    return sorted(int(code) for code in codes)
+
+
+# --- the document ---------------------------------------------------------------------
+
+
+def collect_docs(services: ApiServices) -> list[PathDoc]:
+    """``COMMON_DOCS`` plus the ``DOCS`` of every resource module there is (sim: when mounted)."""
+    from api.app import RESOURCE_MODULES  # noqa: PLC0415 -- api.app mounts this module
+
+    sim = services.broker.kit is not None
+    docs = list(COMMON_DOCS)
+    for name in RESOURCE_MODULES:
+        if name == SIM_MODULE and not sim:
+            continue
+        module = _module(name)
+        if module is not None:
+            docs.extend(getattr(module, "DOCS", ()))
+    return [doc for doc in docs if sim or doc.tag != "sim"]
+
+
+def _module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+def build_document(services: ApiServices) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document for this broker."""
+    paths: dict[str, dict[str, Any]] = {}
+    operations = [(r.method, r.path, route_operation(r)) for r in ROUTES]
+    operations += [(d.method, d.path, doc_operation(d)) for d in collect_docs(services)]
+    for method, path, operation in operations:
+        item = paths.setdefault(path, {})
+        if method.lower() in item:
+            raise ValueError(f"{method} {path} is described twice")
+        parameters = path_parameters(path)
+        if parameters:
+            item["parameters"] = parameters
+        item[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "nhi-broker",
+            "version": _version(),
+            "summary": "cshis6-compatible Web API for Taiwan NHI card readers",
+            "description": info_description(),
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "tags": [{"name": name, "description": text} for name, text in TAGS],
+        "security": [{}, {"stationToken": []}],
+        "paths": dict(sorted(paths.items())),
+        "components": components(),
+    }
+
+
+def route_operation(route: Route) -> dict[str, Any]:
+    """One function endpoint: its request schema as validated, the envelope plus its reply."""
+    codes = route_codes(route)
+    star = "★ Called by a real HIS client today: path, method and fields stay exact.\n\n"
+    operation: dict[str, Any] = {
+        "tags": [route.path.split("/")[2]],
+        "summary": ("★ " if route.star else "") + route.summary,
+        "description": (star if route.star else "")
+        + f"Function: {route.function.value} (`{route.function.name}`).\n\n"
+        + codes_text(codes),
+        "operationId": operation_id(route.method, route.path),
+        "x-star": route.star,
+        "x-status-codes": codes,
+    }
+    if route.method != "GET" or route.request.get("properties"):
+        operation["requestBody"] = request_body(route.request)
+    operation["responses"] = {"200": envelope_response(route.reply), **error_responses(route.path)}
+    return operation
+
+
+def doc_operation(doc: PathDoc) -> dict[str, Any]:
+    """One endpoint described by a ``PathDoc``."""
+    operation: dict[str, Any] = {
+        "tags": [doc.tag],
+        "summary": doc.summary,
+        "operationId": operation_id(doc.method, doc.path),
+    }
+    codes = sorted({0, *doc.codes}) if doc.envelope else sorted(set(doc.codes))
+    if codes:
+        operation["description"] = codes_text(codes)
+        operation["x-status-codes"] = codes
+    if doc.path.startswith(ADMIN_PREFIX):
+        operation["security"] = [{"adminToken": []}]
+    if doc.request is not None:
+        operation["requestBody"] = request_body(doc.request)
+    ok = envelope_response(doc.reply) if doc.envelope else plain_response(doc)
+    responses = {"200": ok, **error_responses(doc.path)}
+    for status, text in sorted(doc.responses.items()):
+        responses[str(status)] = error_response(text) if status >= 400 else {"description": text}
+    operation["responses"] = responses
+    return operation
+
+
+def request_body(schema: Schema) -> dict[str, Any]:
+    """A JSON body with exactly the schema the endpoint validates against."""
+    return {
+        "required": bool(schema.get("required")),
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def envelope_response(reply: Schema) -> dict[str, Any]:
+    """HTTP 200 with ``statusCode``, ``message``, ``detail`` and the reply's fields."""
+    schema = {
+        "type": "object",
+        "required": ["statusCode", "message"],
+        "properties": {
+            "statusCode": {"$ref": STATUS_CODE_REF},
+            "message": {"type": "string", "description": "the manual's text for statusCode"},
+            "detail": {"type": "string", "description": "what went wrong, when it did"},
+            **reply,
+        },
+    }
+    text = "statusCode 0 with the reply's fields; otherwise statusCode, message and detail"
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
+def plain_response(doc: PathDoc) -> dict[str, Any]:
+    """HTTP 200 without the envelope: a JSON object of the reply's fields, or text.
+
+    For text (an event stream, metrics, a page) the fields, if any, describe
+    its parts (for events: each event's data) and go in ``x-fields``.
+    """
+    schema: Schema
+    if doc.content_type.split(";")[0].strip() == falcon.MEDIA_JSON:
+        schema = {"type": "object", "properties": doc.reply}
+    else:
+        schema = {"type": "string"}
+        if doc.reply:
+            schema["x-fields"] = doc.reply
+    return {"description": "OK", "content": {doc.content_type: {"schema": schema}}}
+
+
+def error_responses(path: str) -> dict[str, Any]:
+    """The HTTP statuses other than 200 that any call of this path may get (API.md)."""
+    responses: dict[str, Any] = {
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"},
+        "413": {"$ref": "#/components/responses/ContentTooLarge"},
+    }
+    if path_parameters(path):
+        responses["404"] = {"$ref": "#/components/responses/NotFound"}
+    return dict(sorted(responses.items()))
+
+
+def error_response(text: str) -> dict[str, Any]:
+    """A non-200 answer: falcon's error body as ``api.app.json_error`` writes it."""
+    schema = {"$ref": "#/components/schemas/HttpError"}
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
+def path_parameters(path: str) -> list[dict[str, Any]]:
+    """``{name}`` fields of a path template."""
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def operation_id(method: str, path: str) -> str:
+    """``POST /api/hc/v1/Pin`` → ``post_api_hc_v1_Pin``."""
+    return f"{method.lower()}_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
+
+
+def codes_text(codes: list[int]) -> str:
+    """The codes an operation may answer, with the manual's text."""
+    messages = {int(code): code.message for code in Code}
+    lines = [f"- `{code}` {messages.get(code, '')}" for code in codes]
+    return "statusCode may be:\n\n" + "\n".join(lines)
+
+
+def code_table() -> str:
+    """The manual's status-code table, as Markdown."""
+    rows = [f"| {code.display} | {int(code)} | {code.message} |" for code in Code]
+    return "| 狀態碼 | statusCode | 訊息 |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def info_description() -> str:
+    """How every call answers, who may call, and the status-code table."""
+    return (
+        "Every body is JSON. Every domain outcome is **HTTP 200** with an integer "
+        "`statusCode` (0 = 成功) and the manual's `message`; invalid parameters are "
+        "1704 with the field named in `message`. Other HTTP statuses only for: unknown "
+        "path 404, wrong method 405, body too large 413, missing or unknown token 401, "
+        "forbidden origin or role 403.\n\n"
+        "Callers on this machine without a token are the station `local`; others send "
+        "`Authorization: Bearer <station token>`. `/api/admin/` needs the admin token. "
+        "Paths marked ★ are called by a real HIS client today and stay exact.\n\n"
+        "## statusCode\n\n" + code_table()
+    )
+
+
+def components() -> dict[str, Any]:
+    """Shared schemas, responses and security schemes."""
+    error = {"$ref": "#/components/schemas/HttpError"}
+    content = {"application/json": {"schema": error}}
+    return {
+        "schemas": {
+            "StatusCode": {
+                "type": "integer",
+                "enum": [int(code) for code in Code],
+                "description": "The manual's status code (關於 → 狀態碼):\n\n" + code_table(),
+                "x-enum-varnames": [code.name for code in Code],
+                "x-enum-descriptions": [code.message for code in Code],
+            },
+            "HttpError": {
+                "type": "object",
+                "required": ["title"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "description": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "responses": {
+            "Unauthorized": {
+                "description": "no token off this machine, an unknown token, or no admin token",
+                "content": content,
+            },
+            "Forbidden": {
+                "description": "the Origin is not in the CORS list, or not the admin token",
+                "content": content,
+            },
+            "ContentTooLarge": {"description": "the body is over 64 KiB", "content": content},
+            "NotFound": {"description": "no such resource", "content": content},
+        },
+        "securitySchemes": {
+            "stationToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a station's token; callers on this machine may omit it",
+            },
+            "adminToken": {"type": "http", "scheme": "bearer", "description": "the admin token"},
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("nhi-broker")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+# --- resources ---------------------------------------------------------------------------
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".json": falcon.MEDIA_JSON,
+}
+
+
+class OpenApiResource:
+    """GET /api/swagger/openapi.json: built on first use (every module is mounted by then)."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+        self._body: bytes | None = None
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The document."""
+        if self._body is None:
+            document = build_document(self._services)
+            self._body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        resp.data = self._body
+        resp.content_type = falcon.MEDIA_JSON
+        resp.cache_control = ["no-cache"]
+
+
+class SwaggerFileResource:
+    """GET /api/swagger/{name}: the packaged Swagger UI files, nothing else."""
+
+    def __init__(self, directory: Path) -> None:
+        self._files = {path.name: path for path in directory.iterdir() if path.is_file()}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """One file of the copy in ``api/swagger/``."""
+        path = self._files.get(name)
+        if path is None:
+            raise falcon.HTTPNotFound(description=f"no file {name!r} in Swagger UI")
+        resp.data = path.read_bytes()
+        resp.content_type = CONTENT_TYPES.get(path.suffix, "text/plain; charset=utf-8")
+        resp.cache_control = ["no-cache"]
+        resp.set_header("X-Content-Type-Options", "nosniff")
+
+
+class SwaggerRedirectResource:
+    """GET /api/swagger (and /api/swagger/): to the UI's page."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """302 to index.html."""
+        raise falcon.HTTPFound(INDEX_PATH)
+
+
+def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
+    """The document and Swagger UI."""
+    app.add_route(OPENAPI_PATH, OpenApiResource(services))
+    app.add_route(SWAGGER_PREFIX, SwaggerRedirectResource())
+    app.add_route(SWAGGER_PREFIX + "/{name}", SwaggerFileResource(SWAGGER_DIR))

@@ -1,0 +1,246 @@
+"""GET /api/events/v1: the console's live header as Server-Sent Events.
+
+The stream opens with ``event: status`` (the caller's station, as the Status
+endpoint has it), then carries every board event that concerns that station:
+its state changes, cards in its readers, restarts, degradation. A comment
+every ``keepalive`` seconds keeps proxies from closing it and lets the server
+notice a client that has gone.
+
+Each open stream holds one of waitress's worker threads, so their number is
+capped well below the worker pool (503 beyond the cap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import falcon
+
+from api.docs import PathDoc
+from api.services import ApiServices
+from broker.config import LOCAL
+from broker.state import BoardEvent, StateBoard
+
+PATH = "/api/events/v1"
+MAX_STREAMS = 4  # waitress serves with 8 threads: streams must leave most to the API
+KEEPALIVE = 15.0  # seconds
+QUEUE_SIZE = 256
+# ``ApiServices.extras`` keys: settings for tests and the server, and the open streams.
+LIMIT_KEY = "events.max_streams"
+KEEPALIVE_KEY = "events.keepalive"
+STREAMS_KEY = "events.streams"
+Owner = Callable[[str], str | None]
+
+
+class StreamSlots:
+    """How many streams are open, under a cap; waitable (tests, metrics)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open = 0
+        self._changed = threading.Condition()
+
+    @property
+    def open(self) -> int:
+        """Streams open now."""
+        with self._changed:
+            return self._open
+
+    def take(self) -> bool:
+        """Claim a slot; False when all are taken."""
+        with self._changed:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            self._changed.notify_all()
+            return True
+
+    def give_back(self) -> None:
+        """Free a slot."""
+        with self._changed:
+            self._open -= 1
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Block until exactly ``count`` streams are open; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._open == count, timeout)
+
+
+def concerns(event: BoardEvent, station: str, owner: Owner) -> bool:
+    """Whether ``station``'s stream carries ``event``."""
+    if event.kind == "card":
+        holder = owner(str(event.data.get("reader")))
+        return holder == station or (holder is None and station == LOCAL)
+    if event.kind == "restart":
+        return event.station in (None, station)
+    return event.kind in ("state", "degraded") and event.station == station
+
+
+def frame(kind: str, data: dict[str, Any]) -> bytes:
+    """One SSE message (JSON never holds a raw newline, so one ``data:`` line is enough)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {kind}\ndata: {text}\n\n".encode()
+
+
+class EventStream:
+    """One client's stream: a WSGI iterable fed by a board listener through a queue.
+
+    It subscribes when first iterated and unsubscribes in ``close`` (called by
+    the server when the response ends or the client has gone), so a stream
+    that never starts leaks nothing but its slot, which ``close`` returns.
+    """
+
+    def __init__(
+        self, board: StateBoard, station: str, owner: Owner, slots: StreamSlots, keepalive: float
+    ) -> None:
+        self._board = board
+        self._station = station
+        self._owner = owner
+        self._slots = slots
+        self._keepalive = keepalive
+        self._queue: queue.Queue[BoardEvent] = queue.Queue(QUEUE_SIZE)
+        self._lagged = threading.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._frames = self._generate()
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The stream's frames."""
+        return self
+
+    def __next__(self) -> bytes:
+        """The next frame: an event, a fresh status after an overflow, or a keepalive."""
+        return next(self._frames)
+
+    def close(self) -> None:
+        """Stop listening and free the slot (once)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        with contextlib.suppress(ValueError):  # only if another thread is inside it
+            self._frames.close()
+        self._slots.give_back()
+
+    def _listen(self, event: BoardEvent) -> None:
+        """Called in the publisher's thread: never blocks; a full queue marks the stream lagged."""
+        if not concerns(event, self._station, self._owner):
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self._lagged.set()
+
+    def _generate(self) -> Generator[bytes, None, None]:
+        with self._lock:
+            if self._closed:
+                return
+            self._unsubscribe = self._board.subscribe(self._listen)
+        # Subscribed before the snapshot: nothing falls between the two.
+        yield self._status()
+        while True:
+            if self._lagged.is_set():
+                yield self._catch_up()
+                continue
+            try:
+                event = self._queue.get(timeout=self._keepalive)
+            except queue.Empty:
+                yield b": keepalive\n\n"
+                continue
+            yield frame(event.kind, event.data)
+
+    def _catch_up(self) -> bytes:
+        """After dropped events: forget the backlog and send the whole state again."""
+        self._lagged.clear()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return self._status()
+
+    def _status(self) -> bytes:
+        return frame("status", self._board.get(self._station).to_json())
+
+
+class EventsResource:
+    """GET /api/events/v1."""
+
+    def __init__(self, services: ApiServices, slots: StreamSlots, keepalive: float) -> None:
+        self._services = services
+        self._slots = slots
+        self._keepalive = keepalive
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Open a stream for the caller's station; 503 when too many are open."""
+        if not self._slots.take():
+            raise falcon.HTTPServiceUnavailable(
+                title="too many event streams",
+                description=f"at most {self._slots.limit} may be open at once",
+                retry_after=5,
+            )
+        broker = self._services.broker
+        resp.content_type = "text/event-stream; charset=utf-8"
+        resp.set_header("Cache-Control", "no-cache")
+        resp.set_header("X-Accel-Buffering", "no")
+        resp.stream = EventStream(
+            broker.board,
+            req.context.station,
+            broker.supervisor.reader_owner,
+            self._slots,
+            self._keepalive,
+        )
+
+
+def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
+    """Add the events path; its stream slots go into ``services.extras`` for the metrics."""
+    slots = StreamSlots(int(services.extras.get(LIMIT_KEY, MAX_STREAMS)))
+    services.extras[STREAMS_KEY] = slots
+    keepalive = float(services.extras.get(KEEPALIVE_KEY, KEEPALIVE))
+    app.add_route(PATH, EventsResource(services, slots, keepalive))
+
+
+STATUS_DATA = {
+    "type": "object",
+    "description": "the station's state: the Status endpoint's `status` object",
+}
+DOCS: tuple[PathDoc, ...] = (
+    PathDoc(
+        "GET",
+        PATH,
+        "live events (Server-Sent Events): first `status` (the station's state), then "
+        "`state`, `card`, `restart` and `degraded` as they happen; `: keepalive` every 15 s",
+        "events",
+        reply={  # one SSE message per kind: `event: <kind>` then `data: <JSON object>`
+            "status": STATUS_DATA,
+            "state": STATUS_DATA,
+            "card": {
+                "type": "object",
+                "properties": {
+                    "reader": {"type": "string"},
+                    "slot": {"type": "string"},
+                    "present": {"type": "boolean"},
+                    "kind": {"type": ["string", "null"], "description": "hc, hpc, sam"},
+                    "cardId": {"type": ["string", "null"]},
+                },
+            },
+            "restart": {
+                "type": "object",
+                "properties": {"actor": {"type": "string"}, "restarts": {"type": "integer"}},
+            },
+            "degraded": {"type": "object", "properties": {"reason": {"type": "string"}}},
+        },
+        envelope=False,
+        content_type="text/event-stream",
+        responses={503: "too many event streams are open"},
+    ),
+)

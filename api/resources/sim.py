@@ -1,0 +1,197 @@
+"""The sim profile's control API: the virtual kit's cards, readers, QR tokens and data centre.
+
+Mounted only when the broker has a kit, so these paths are 404 in the
+hardware profile. Test programs outside the project call these exact paths.
+The work itself is in ``app.sim_control``, shared with the console and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+
+from api.docs import PathDoc, Schema
+from api.resources.functions import ok, read_body, refused, validate
+from api.routes import body
+from api.services import ApiServices
+from app import sim_control
+from app.assembly import RunningBroker
+from broker.codes import Code
+from broker.errors import BrokerError
+
+PREFIX = "/api/sim/v1"
+TAG = "sim"
+NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 200}
+CARD_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 40, "description": "kit card id"}
+INSERT = body({"reader": NAME, "card": CARD_ID}, ("reader", "card"))
+REMOVE = body({"reader": NAME}, ("reader",))
+TOKEN = body({"card": CARD_ID}, ("card",))
+FAULT = body(
+    {
+        "latencyMs": {"type": "integer", "minimum": 0, "maximum": sim_control.MAX_LATENCY_MS},
+        "down": {"type": "boolean", "description": "refuse every connection"},
+    }
+)
+CONTRACT = body(
+    {
+        "samId": {"type": "string", "minLength": 1, "maxLength": 40},
+        "state": {"type": "string", "enum": ["valid", "expired", "suspended", "revoked"]},
+    },
+    ("samId", "state"),
+)
+CARD: Schema = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["hc", "hpc", "sam"]},
+        "fields": {"type": "object", "description": "the card's data, with its pin and puk"},
+    },
+}
+READER: Schema = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "Virtual Reader N, or COM1 SAM/HPC/HC"},
+        "station": {"type": ["string", "null"]},
+        "role": {"type": "string", "enum": ["hc", "hpc", "sam", "any"]},
+        "card": {"type": ["string", "null"]},
+    },
+}
+FAULTS: Schema = {
+    "latencyMs": {"type": "integer"},
+    "down": {"type": "boolean"},
+    "http5xx": {"type": "boolean"},
+    "malformed": {"type": "boolean"},
+}
+
+Work = Callable[[RunningBroker, dict[str, Any]], dict[str, Any] | None]
+
+
+class SimResource:
+    """One path of the control API: its schema and its work."""
+
+    def __init__(self, services: ApiServices, schema: Schema | None, work: Work) -> None:
+        self._services = services
+        self._schema = schema
+        self._work = work
+        setattr(self, "on_post" if schema is not None else "on_get", self._respond)
+
+    def _respond(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            args = read_body(req)
+            if self._schema is not None:
+                validate(self._schema, args)
+            resp.media = ok(self._work(self._services.broker, args))
+        except BrokerError as exc:
+            resp.media = refused(exc)
+
+
+def _cards(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+    return {"cards": sim_control.cards(broker)}
+
+
+def _readers(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+    return {"readers": [reader.as_dict() for reader in sim_control.readers(broker)]}
+
+
+def _insert(broker: RunningBroker, args: dict[str, Any]) -> None:
+    sim_control.insert(broker, args["reader"], args["card"])
+
+
+def _remove(broker: RunningBroker, args: dict[str, Any]) -> None:
+    sim_control.remove(broker, args["reader"])
+
+
+def _token(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+    return {"token": sim_control.virtual_hc_token(broker, args["card"])}
+
+
+def _fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+    return sim_control.set_dc_fault(broker, args.get("latencyMs"), args.get("down"))
+
+
+def _contract(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+    sim_control.set_contract(broker, args["samId"], args["state"])
+    return {"samId": args["samId"], "state": args["state"]}
+
+
+PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
+    ("Cards", None, _cards),
+    ("Readers", None, _readers),
+    ("Insert", INSERT, _insert),
+    ("Remove", REMOVE, _remove),
+    ("VirtualHc/Token", TOKEN, _token),
+    ("Dc/Fault", FAULT, _fault),
+    ("Sam/Contract", CONTRACT, _contract),
+)
+
+
+def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
+    """Add the control paths, in the sim profile only."""
+    if services.broker.kit is None:
+        return
+    for path, schema, work in PATHS:
+        app.add_route(f"{PREFIX}/{path}", SimResource(services, schema, work))
+
+
+INVALID = (int(Code.INVALID_PARAMETER),)
+DOCS: tuple[PathDoc, ...] = (
+    PathDoc(
+        "GET",
+        f"{PREFIX}/Cards",
+        "the kit's cards with their data, PINs and PUKs (sim profile only)",
+        TAG,
+        reply={"cards": {"type": "array", "items": CARD}},
+    ),
+    PathDoc(
+        "GET",
+        f"{PREFIX}/Readers",
+        "the kit's readers and serial slots: station, role and the card in each (sim only)",
+        TAG,
+        reply={"readers": {"type": "array", "items": READER}},
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Insert",
+        "put a kit card in a reader (sim profile only)",
+        TAG,
+        request=INSERT,
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Remove",
+        "pull the card out of a reader (sim profile only)",
+        TAG,
+        request=REMOVE,
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/VirtualHc/Token",
+        "a fresh 虛擬健保卡 QR token for a kit person (sim profile only)",
+        TAG,
+        request=TOKEN,
+        reply={"token": {"type": "string"}},
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Dc/Fault",
+        "slow the simulated data centre down or take it off the network (sim profile only)",
+        TAG,
+        request=FAULT,
+        reply=FAULTS,
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Sam/Contract",
+        "change a SAM's contract at the simulated data centre (sim profile only)",
+        TAG,
+        request=CONTRACT,
+        reply={"samId": {"type": "string"}, "state": {"type": "string"}},
+        codes=INVALID,
+    ),
+)

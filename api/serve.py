@@ -1,0 +1,171 @@
+"""Serving the Web API: the broker, the app, HTTPS on the configured address, a clean stop.
+
+``start(config)`` is what tests use; ``serve(config)`` is ``nhi-broker serve``:
+it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then stops
+the server before the broker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import ssl
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from api.app import create_app
+from api.services import ApiServices
+from app.assembly import RunningBroker, assemble
+from broker.config import BrokerConfig
+from web.certificates import ensure_certificate
+from web.server import HttpServer
+
+log = structlog.get_logger("api.serve")
+
+CERTIFICATE_STEM = "localhost"
+EXIT_REFUSED = 2  # the configuration may not be served as it is
+EXIT_FAILED = 1  # it could not be served (e.g. the port is taken)
+
+
+class StartupRefusedError(Exception):
+    """The configuration would expose the API unsafely; the message says what to change."""
+
+
+class ListenError(OSError):
+    """The configured address cannot be bound (the port is taken, the address is not ours)."""
+
+
+def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
+    """The broker's TLS certificate and key (made on first use): ``<data_dir>/tls/``."""
+    return ensure_certificate(data_dir / "tls", CERTIFICATE_STEM)
+
+
+def tls_context(data_dir: Path) -> ssl.SSLContext:
+    """A server context with the broker's self-signed certificate; TLS 1.2 at least."""
+    cert, key = certificate_paths(data_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding ``host`` keeps the API on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere
+
+
+def check_exposure(config: BrokerConfig) -> None:
+    """API.md: a non-loopback address needs TLS and station tokens, or startup fails."""
+    if is_loopback_host(config.host):
+        return
+    if not config.tls:
+        raise StartupRefusedError(
+            f"refusing to serve plain HTTP on {config.host}, which is not loopback: "
+            "drop --plain-http (or set [server] tls = true), or bind 127.0.0.1"
+        )
+    if not any(station.token_sha256 for station in config.stations):
+        raise StartupRefusedError(
+            f"refusing to serve on {config.host}, which is not loopback, without station "
+            "tokens: run 'nhi-broker token --station NAME' and put its token_sha256 line "
+            "into that [[stations]] entry"
+        )
+
+
+@dataclass
+class RunningServer:
+    """A broker serving its Web API; ``stop`` ends the server, then the broker."""
+
+    url: str
+    broker: RunningBroker
+    server: HttpServer
+    certificate: Path | None
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def console(self) -> str:
+        """The console page's address."""
+        return f"{self.url}/console"
+
+    def stop(self) -> None:
+        """Stop listening, then stop the broker; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.server.stop()
+        finally:
+            self.broker.close()
+
+
+def start(config: BrokerConfig) -> RunningServer:
+    """Assemble the broker and serve its API (``config.port`` 0 picks a free port).
+
+    ``StartupRefusedError`` for an unsafe exposure; ``ListenError`` if the address
+    cannot be bound (the broker is closed again then).
+    """
+    check_exposure(config)
+    context, certificate = None, None
+    if config.tls:
+        context = tls_context(config.data_dir)
+        certificate = certificate_paths(config.data_dir)[0]
+    broker = assemble(config)
+    try:
+        server = HttpServer(create_app(ApiServices(broker)), config.host, config.port, tls=context)
+        server.start()
+    except OSError as exc:
+        broker.close()
+        raise ListenError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+    except BaseException:
+        broker.close()
+        raise
+    return RunningServer(server.url, broker, server, certificate)
+
+
+def serve(config: BrokerConfig) -> int:
+    """``nhi-broker serve``: run until SIGTERM or SIGINT; the process's exit code."""
+    stop = stop_signals()  # before starting: a signal during start-up stops it cleanly too
+    try:
+        running = start(config)
+    except StartupRefusedError as exc:
+        print(f"nhi-broker: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except OSError as exc:  # ListenError, or the data directory cannot be written
+        print(f"nhi-broker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    log.info(
+        "broker.ready",
+        url=running.url,
+        console=running.console,
+        profile=config.profile,
+        stations=[s.name for s in config.stations],
+        data_dir=str(config.data_dir),
+        certificate=str(running.certificate) if running.certificate else None,
+    )
+    print(f"nhi-broker is ready; the console is at {running.console}", flush=True)
+    stop.wait()
+    log.info("broker.stopping")
+    running.stop()
+    log.info("broker.stopped")
+    return 0
+
+
+def stop_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set from now on (main thread only)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    return stop
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT (main thread only)."""
+    stop_signals().wait()

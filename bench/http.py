@@ -1,0 +1,357 @@
+"""What the Web API costs: HTTPS read latency against plain pyscard, and status throughput.
+
+(a) GET /api/hc/v1/BasicData through the broker's HTTPS server, against the
+    same APDUs sent with plain pyscard to the same kit card in a vpcd slot of
+    a real pcscd: the median overhead in ms (card answering at once), and the
+    ratio with the card answering in 15 ms per APDU (goal: at most 1.05).
+(b) GET /api/common/v1/Status with 50 keep-alive HTTPS clients (a separate
+    process, so client and server do not share one GIL), against a bare
+    falcon app returning a fixed JSON served the same way (HttpServer + TLS
+    front), in the same run: requests/s of both and their ratio.
+
+Starts pcscd if none offers the vpcd readers. About 40 s.
+
+    .venv/bin/python bench/http.py [--reads N] [--clients 50] [--seconds S] [--log-level L]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, this folder would come first on sys.path, and this file would
+# shadow the standard library's ``http`` (and bench/actors.py the ``actors``
+# package): the project root takes its place.
+sys.path.pop(0)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse
+import contextlib
+import dataclasses
+import http.client
+import itertools
+import json
+import ssl
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon
+from smartcard.scard import SCARD_LEAVE_CARD
+from smartcard.System import readers
+
+from api.serve import RunningServer, start, tls_context
+from broker import config
+from broker import logging as broker_logging
+from broker.apdu import CommandApdu
+from broker.emulators.card import CardEmulator
+from broker.emulators.kit import CardKit
+from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
+from broker.emulators.vpcd import VpcdBridge
+from broker.state import HcStatus
+from broker.transport.pcsc import PcscSlot
+from web.server import HttpServer
+
+READER = VPCD_READERS[0]
+PATIENT = "900000000711"  # 吳佳蓉
+CLOUD_SAM = "901000000047"
+CARD_LATENCY = 0.015  # seconds per APDU, about a real card's
+RATIO_GOAL = 1.05
+STATUS = "/api/common/v1/Status"
+SETTLE = 5.0
+ROUNDS = 2  # load runs per server, alternating
+
+
+# --- HTTPS clients -----------------------------------------------------------------
+
+
+def unverified() -> ssl.SSLContext:
+    """What today's HIS clients use (``verify=False``)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(url: str) -> http.client.HTTPSConnection:
+    parsed = urllib.parse.urlsplit(url)
+    return http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=unverified(), timeout=30
+    )
+
+
+def call(connection: http.client.HTTPSConnection, method: str, path: str, body: Any = None) -> Any:
+    connection.request(method, path, body=json.dumps(body or {}).encode())
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    if response.status != 200 or answer.get("statusCode") != 0:
+        raise SystemExit(f"{method} {path}: HTTP {response.status} {answer}")
+    return answer
+
+
+# --- (a) latency -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pcscd_running(directory: Path) -> Iterator[None]:
+    if vpcd_ready():
+        yield
+        return
+    process = start_pcscd(directory / "pcscd.log")
+    try:
+        yield
+    finally:
+        stop_pcscd(process)
+
+
+@contextlib.contextmanager
+def card_in_vpcd(card: CardEmulator) -> Iterator[None]:
+    bridge = VpcdBridge(card, port=VPCD_PORTS[READER])
+    bridge.insert()
+    slot = PcscSlot(READER)
+    try:
+        if not slot.wait_for_card(present=True, timeout=SETTLE):
+            raise SystemExit(f"pcscd never saw the card in {READER}")
+        yield
+    finally:
+        bridge.remove()
+        slot.wait_for_card(present=False, timeout=SETTLE)
+        slot.close()
+
+
+def broker_config(data_dir: Path) -> config.BrokerConfig:
+    """The sim profile's data centre and cloud SAMs with pcscd's readers, nothing else.
+
+    The station ``local`` reads health cards in vpcd slot 0; no in-process
+    readers, no serial reader polling in the background.
+    """
+    sim = config.sim_profile()
+    return dataclasses.replace(
+        sim,
+        port=0,
+        data_dir=data_dir,
+        pcsc=True,
+        stations=(config.StationConfig(config.LOCAL, hc_reader=READER),),
+        serial=(),
+        sim=dataclasses.replace(sim.sim, readers={}, serial={}),
+    )
+
+
+def recorded_apdus(card: CardEmulator, read: Callable[[], object]) -> list[bytes]:
+    """The command APDUs the card receives during ``read()``."""
+    seen: list[bytes] = []
+
+    def hook(_card: CardEmulator, command: CommandApdu) -> None:
+        seen.append(command.encode())
+
+    card.hooks.append(hook)
+    try:
+        read()
+    finally:
+        card.hooks.remove(hook)
+    return seen
+
+
+def timed_ms(action: Callable[[], object]) -> float:
+    begin = time.perf_counter()
+    action()
+    return (time.perf_counter() - begin) * 1000
+
+
+@contextlib.contextmanager
+def plain_pyscard(apdus: list[bytes]) -> Iterator[Callable[[], object]]:
+    """The same APDUs with plain pyscard (a shared connection, as any PC/SC program).
+
+    The card is left powered at the end: pyscard's default would reset it under the broker.
+    """
+    reader = next(r for r in readers() if str(r) == READER)
+    connection = reader.createConnection()
+    connection.connect(disposition=SCARD_LEAVE_CARD)
+    commands = [list(apdu) for apdu in apdus]
+    try:
+        yield lambda: [connection.transmit(command) for command in commands]
+    finally:
+        connection.disconnect()
+
+
+def latency(served: RunningServer, card: CardEmulator, rounds: int) -> dict[str, Any]:
+    """Median ms of the broker's read and of plain pyscard's, alternating, per card speed."""
+    his = connect(served.url)
+    call(his, "POST", "/api/common/v1/Initial", {"name": CLOUD_SAM})
+    if served.broker.board.wait_for("local", lambda s: s.hc_status is not HcStatus.NONE, 5) is None:
+        raise SystemExit("the broker never saw the card")
+
+    def read() -> object:
+        return call(his, "GET", "/api/hc/v1/BasicData")
+
+    read()  # SAM and card verified (state 2): from now on a read is only the card's APDUs
+    apdus = recorded_apdus(card, read)
+    results: dict[str, Any] = {"apdus": len(apdus)}
+    with plain_pyscard(apdus) as plain:
+        for label, seconds in (("instant", 0.0), ("15ms", CARD_LATENCY)):
+            card.latency = seconds
+            read(), plain()  # warm both paths
+            pairs = [(timed_ms(read), timed_ms(plain)) for _ in range(rounds)]
+            results[label] = tuple(statistics.median(side) for side in zip(*pairs, strict=True))
+    card.latency = 0.0
+    his.close()
+    return results
+
+
+# --- (b) throughput ----------------------------------------------------------------
+
+
+class FixedStatus:
+    """The bare app: one fixed JSON answer."""
+
+    BODY = {"statusCode": 0, "message": "成功", "status": {"initialized": False}}  # noqa: RUF012
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.BODY
+
+
+@contextlib.contextmanager
+def bare_app(data_dir: Path) -> Iterator[str]:
+    app = falcon.App()
+    app.add_route(STATUS, FixedStatus())
+    server = HttpServer(app, "127.0.0.1", 0, tls=tls_context(data_dir))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def load(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:
+    """Run in the load process: ``clients`` keep-alive connections sending GET Status."""
+    issued = itertools.count()
+    done = itertools.count()
+    failures: list[str] = []
+    ready = threading.Barrier(clients + 1)
+    go = threading.Event()
+    deadline: list[float] = []
+
+    def client() -> None:
+        connection = connect(url)
+        call(connection, "GET", STATUS)  # TLS handshake before the clock starts
+        ready.wait()
+        go.wait()
+        try:
+            while next(issued) < requests and time.perf_counter() < deadline[0]:
+                connection.request("GET", STATUS, body=b"{}")
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    failures.append(str(response.status))
+                next(done)
+        except (OSError, http.client.HTTPException) as exc:
+            failures.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    begin = time.perf_counter()
+    deadline.append(begin + seconds)
+    go.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    completed = next(done)
+    return {"requests": completed, "seconds": elapsed, "failures": len(failures)}
+
+
+def measure_throughput(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:
+    """One load run from a separate process (its own GIL)."""
+    command = [sys.executable, __file__, "--load", url, "--clients", str(clients)]
+    command += ["--requests", str(requests), "--seconds", str(seconds)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def alternate(urls: dict[str, str], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Load each server in turn, ``ROUNDS`` times, so drift on the machine hits both alike."""
+    totals = {name: {"requests": 0.0, "seconds": 0.0, "failures": 0.0} for name in urls}
+    for _ in range(ROUNDS):
+        for name, url in urls.items():
+            result = measure_throughput(
+                url, args.clients, args.requests // ROUNDS, args.seconds / ROUNDS
+            )
+            for key, value in result.items():
+                totals[name][key] += value
+    return totals
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def report_latency(results: dict[str, Any]) -> None:
+    broker0, plain0 = results["instant"]
+    broker15, plain15 = results["15ms"]
+    ratio = broker15 / plain15
+    print(f"(a) HC BasicData, {results['apdus']} APDUs per read, medians:")
+    print(f"    card instant : HTTPS {broker0:7.2f} ms   pyscard {plain0:7.2f} ms")
+    print(f"                   overhead {broker0 - plain0:.2f} ms")
+    print(f"    card 15 ms/APDU: HTTPS {broker15:7.2f} ms   pyscard {plain15:7.2f} ms")
+    verdict = "ok" if ratio <= RATIO_GOAL else "OVER GOAL"
+    print(f"                   ratio {ratio:.3f} (goal <= {RATIO_GOAL}) {verdict}")
+
+
+def report_throughput(broker: dict[str, float], bare: dict[str, float], clients: int) -> None:
+    broker_rps = broker["requests"] / broker["seconds"]
+    bare_rps = bare["requests"] / bare["seconds"]
+    print(f"(b) GET Status, {clients} keep-alive HTTPS clients:")
+    for name, result, rps in (("broker", broker, broker_rps), ("bare falcon", bare, bare_rps)):
+        print(
+            f"    {name:<12}: {rps:8.0f} requests/s "
+            f"({result['requests']:.0f} in {result['seconds']:.1f} s, "
+            f"{result['failures']:.0f} failures)"
+        )
+    print(f"    ratio broker / bare: {broker_rps / bare_rps:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=40, help="timed reads per measurement")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=20000, help="at most, per server")
+    parser.add_argument("--seconds", type=float, default=8.0, help="at most, per server")
+    parser.add_argument(
+        "--log-level", default="info", help="the broker's (info: one line per call, as deployed)"
+    )
+    parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)  # the load process
+    args = parser.parse_args()
+    if args.load:
+        print(json.dumps(load(args.load, args.clients, args.requests, args.seconds)))
+        return
+    # The broker as deployed logs every call (info); the lines go nowhere here.
+    with open(os.devnull, "w") as sink:
+        broker_logging.configure(json=True, level=args.log_level, stream=sink)
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    card = CardKit().card(PATIENT)
+    with pcscd_running(directory), card_in_vpcd(card):
+        served = start(broker_config(directory / "broker"))
+        try:
+            report_latency(latency(served, card, args.reads))
+            with bare_app(directory / "bare") as bare_url:
+                results = alternate({"broker": served.url, "bare falcon": bare_url}, args)
+        finally:
+            served.stop()
+    report_throughput(results["broker"], results["bare falcon"], args.clients)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""``nhi-broker serve``, ``token`` and ``cert export`` as a person (or a test program) runs them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tomllib
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.serve import StartupRefusedError, check_exposure
+from broker import config
+
+NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
+TOKEN_LINE = re.compile(r'^(admin_)?token_sha256 = "([0-9a-f]{64})"$')
+
+
+@dataclasses.dataclass
+class Served:
+    """A running ``nhi-broker serve`` and what it announced."""
+
+    process: subprocess.Popen[str]
+    ready: dict[str, Any]
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return str(self.ready["url"])
+
+
+def nhi_broker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NHI_BROKER, *args], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+
+
+def as_json(line: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def read_until(process: subprocess.Popen[str], wanted: str) -> list[str]:
+    """Lines of the process's output up to and including the first containing ``wanted``."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    for line in process.stdout:
+        seen.append(line)
+        if wanted in line:
+            return seen
+    raise AssertionError(f"the process ended before {wanted!r}:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """``nhi-broker serve --profile sim --port 0`` with a fresh data dir, until it is ready."""
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [NHI_BROKER, "serve", "--profile", "sim", "--port", "0", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = read_until(process, '"broker.ready"')
+        yield Served(process, as_json(lines[-1]), data_dir)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def get_status(url: str, context: ssl.SSLContext) -> dict[str, Any]:
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=context, timeout=30
+    )
+    try:
+        connection.request("GET", "/api/common/v1/Status", body=b"{}")
+        response = connection.getresponse()
+        assert response.status == 200
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+    finally:
+        connection.close()
+
+
+def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: Served) -> None:
+    assert served.ready["event"] == "broker.ready"
+    assert re.fullmatch(r"https://127\.0\.0\.1:\d+", served.url)
+    assert served.ready["console"] == served.url + "/console"
+    person = read_until(served.process, "console is at")[-1]
+    assert served.ready["console"] in person
+
+    trusted = ssl.create_default_context(cafile=str(served.data_dir / "tls" / "localhost.crt"))
+    status = get_status(served.url, trusted)
+    assert status["statusCode"] == 0
+    assert status["status"]["initialized"] is False
+
+    served.process.send_signal(signal.SIGTERM)
+    remaining, _ = served.process.communicate(timeout=30)
+    assert served.process.returncode == 0, remaining
+    assert '"broker.stopped"' in remaining
+
+
+def test_cert_export_writes_the_certificate_the_running_server_presents(
+    served: Served, tmp_path: Path
+) -> None:
+    out = tmp_path / "broker.pem"
+    exported = nhi_broker("cert", "export", "--out", str(out), "--data-dir", str(served.data_dir))
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    context = ssl.create_default_context(cafile=str(out))  # verifies chain and host name
+    assert get_status(served.url, context)["statusCode"] == 0
+    parsed = urllib.parse.urlsplit(served.url)
+    with (
+        socket.create_connection((parsed.hostname or "", parsed.port or 0), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        presented = tls.getpeercert(binary_form=True)
+    assert presented == ssl.PEM_cert_to_DER_cert(out.read_text())
+
+
+def test_cert_export_makes_the_certificate_serve_will_use_and_prints_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    shown = nhi_broker("cert", "export", "--data-dir", str(data_dir))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == (data_dir / "tls" / "localhost.crt").read_text()
+    again = nhi_broker("cert", "export", "--data-dir", str(data_dir))
+    assert again.stdout == shown.stdout  # made once, then kept
+
+
+def test_cert_export_nss_trusts_it_in_the_users_nss_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    data_dir = str(tmp_path / "data")
+    for _ in range(2):  # a second run replaces the entry
+        added = nhi_broker("cert", "export", "--nss", "--data-dir", data_dir, env=env)
+        assert added.returncode == 0, added.stderr
+    database = f"sql:{home / '.pki' / 'nssdb'}"
+    listed = subprocess.run(
+        ["certutil", "-L", "-d", database], capture_output=True, text=True, check=True
+    )
+    entries = [line for line in listed.stdout.splitlines() if "nhi-broker-localhost" in line]
+    assert len(entries) == 1
+    assert entries[0].split()[-1] == "C,,"
+
+
+def test_cert_export_nss_without_certutil_says_what_to_install(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "HOME": str(tmp_path), "PATH": str(empty)}
+    shown = nhi_broker("cert", "export", "--nss", "--data-dir", str(tmp_path / "d"), env=env)
+    assert shown.returncode == 2
+    assert "apt-get install libnss3-tools" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (["--plain-http"], "plain HTTP"),
+        ([], "without station tokens"),
+    ],
+)
+def test_serve_on_a_non_loopback_address_refuses_without_tls_or_tokens(
+    tmp_path: Path, extra: list[str], reason: str
+) -> None:
+    data_dir = tmp_path / "data"
+    shown = nhi_broker(
+        "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(data_dir), *extra
+    )
+    assert shown.returncode == 2
+    assert reason in shown.stderr
+    assert not data_dir.exists()  # refused before anything started
+
+
+def test_the_hardware_profile_needs_a_configuration_file() -> None:
+    shown = nhi_broker("serve", "--profile", "hardware")
+    assert shown.returncode == 2
+    assert "--config" in shown.stderr
+
+
+def test_exposure_rules() -> None:
+    sim = config.sim_profile()
+    with_token = dataclasses.replace(
+        sim, stations=(config.StationConfig("local"), config.StationConfig("x", "ab" * 32))
+    )
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_exposure(dataclasses.replace(sim, host=host, tls=False))
+    check_exposure(dataclasses.replace(with_token, host="0.0.0.0"))
+    for refused in (
+        dataclasses.replace(sim, host="0.0.0.0"),
+        dataclasses.replace(with_token, host="0.0.0.0", tls=False),
+        dataclasses.replace(sim, host="reader-host.clinic.example"),
+    ):
+        with pytest.raises(StartupRefusedError):
+            check_exposure(refused)
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [([], "token_sha256"), (["--station", "desk2"], "token_sha256"), (["--admin"], "admin_")],
+)
+def test_token_prints_a_new_token_and_the_line_to_paste(args: list[str], key: str) -> None:
+    first, second = nhi_broker("token", *args), nhi_broker("token", *args)
+    assert first.returncode == 0, first.stderr
+    token = first.stdout.splitlines()[0]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+    assert second.stdout.splitlines()[0] != token
+    line = first.stdout.splitlines()[-1]
+    match = TOKEN_LINE.match(line)
+    assert match is not None, first.stdout
+    assert line.startswith(key)
+    assert match.group(2) == hashlib.sha256(token.encode()).hexdigest()
+    if "--station" in args:
+        assert '"desk2"' in first.stdout
+
+
+def test_a_pasted_token_line_selects_its_station() -> None:
+    shown = nhi_broker("token", "--station", "counter-2")
+    token, line = shown.stdout.splitlines()[0], shown.stdout.splitlines()[-1]
+    raw = tomllib.loads(f'[[stations]]\nname = "local"\n[[stations]]\nname = "counter-2"\n{line}\n')
+    parsed = config.parse(raw)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert parsed.station("counter-2").token_sha256 == digest
+
+
+@pytest.mark.parametrize("command", [["token"], ["cert"], ["cert", "export"]])
+def test_the_new_commands_have_help(command: list[str]) -> None:
+    shown = nhi_broker(*command, "--help")
+    assert shown.returncode == 0
+    assert "usage: nhi-broker" in shown.stdout
+
+
+def test_serve_on_a_taken_port_says_so_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        shown = nhi_broker("serve", "--port", port, "--data-dir", str(tmp_path / "data"))
+    assert shown.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in shown.stderr
