@@ -22,7 +22,7 @@ BODY_LIMIT = 64 * 1024
 log = structlog.get_logger("api")
 
 Mount = Callable[[falcon.App[Any, Any], ApiServices], None]
-# Each module's ``mount(app, services)`` adds its routes.
+# Each module's ``mount(app, services)`` adds its routes (and ``DOCS`` describes them).
 RESOURCE_MODULES = (
     "api.resources.settings",
     "api.resources.admin",
@@ -30,6 +30,7 @@ RESOURCE_MODULES = (
     "api.resources.sim",
     "api.metrics",
     "api.openapi",
+    "api.console",
 )
 
 
@@ -102,11 +103,5 @@ def create_app(services: ApiServices) -> falcon.App[Any, Any]:
     app.req_options.strip_url_path_trailing_slash = True
     add_routes(app, services)
     for name in RESOURCE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.mount(app, services)
+        importlib.import_module(name).mount(app, services)
     return app

@@ -78,7 +78,7 @@ DC_CODES = (
     Code.DC_UNKNOWN_COMMAND,
     Code.DC_HTTP_ERROR,
     Code.DC_SESSION_EXPIRED,
-    Code.DC_MALFORMED_REPLY,
+    Code.DC_UNDEFINED_ERROR,
 )
 CARD_CODES = (Code.NO_CARD, Code.SELECT_FAILED, Code.PCSC_OTHER, Code.READER_FAILED)
 # A cloud SAM verifies itself with the DC when a function needs it (broker.rules).

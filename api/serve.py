@@ -127,7 +127,9 @@ def start(config: BrokerConfig) -> RunningServer:
     except BaseException:
         broker.close()
         raise
-    return RunningServer(server.url, broker, server, certificate)
+    # The certificate names localhost, as does the manual (https://localhost:5066).
+    url = server.url.replace("://127.0.0.1:", "://localhost:", 1)
+    return RunningServer(url, broker, server, certificate)
 
 
 def serve(config: BrokerConfig) -> int:

@@ -71,7 +71,7 @@ class Code(IntEnum):
     INVALID_PARAMETER_2 = 1705
     INVALID_PARAMETER_3 = 1706
     HCA_LOGGED_OUT_ELSEWHERE = 1707
-    DC_MALFORMED_REPLY = 1799  # ours: the manual reserves 1700–1799 for DC errors
+    DC_UNDEFINED_ERROR = 1799
 
     @property
     def message(self) -> str:
@@ -148,5 +148,5 @@ MESSAGES: dict[Code, str] = {
     Code.INVALID_PARAMETER_2: "參數格式異常",
     Code.INVALID_PARAMETER_3: "參數格式異常",
     Code.HCA_LOGGED_OUT_ELSEWHERE: "HCA 卡片已登出或在其它主機登入",
-    Code.DC_MALFORMED_REPLY: "與 DC 通訊回覆格式異常",
+    Code.DC_UNDEFINED_ERROR: "DC 端未定義錯誤",
 }

@@ -267,25 +267,25 @@ def _parse_reply(path: str, raw: bytes) -> JsonDict:
         reply = json.loads(raw)
         code = reply["code"]
     except (ValueError, TypeError, KeyError) as exc:
-        raise _failed(path, Code.DC_MALFORMED_REPLY, f"not a DC reply: {raw[:60]!r}") from exc
+        raise _failed(path, Code.DC_UNDEFINED_ERROR, f"not a DC reply: {raw[:60]!r}") from exc
     if type(code) is not int:
-        raise _failed(path, Code.DC_MALFORMED_REPLY, f"code is {code!r}")
+        raise _failed(path, Code.DC_UNDEFINED_ERROR, f"code is {code!r}")
     if code != 0:
         try:
             refused = Code(code)
         except ValueError:
-            raise _failed(path, Code.DC_MALFORMED_REPLY, f"unknown code {code}") from None
+            raise _failed(path, Code.DC_UNDEFINED_ERROR, f"unknown code {code}") from None
         log.info("dc.refused", path=path, code=code, reason=reply.get("message"))
         raise DcError(f"{path}: {reply.get('message', '')}", code=refused)
     if not isinstance(reply, dict):
-        raise _failed(path, Code.DC_MALFORMED_REPLY, "reply is not an object")
+        raise _failed(path, Code.DC_UNDEFINED_ERROR, "reply is not an object")
     return reply
 
 
 def _string(reply: JsonDict, name: str) -> str:
     value = reply.get(name)
     if not isinstance(value, str):
-        raise _failed("reply", Code.DC_MALFORMED_REPLY, f"{name} missing")
+        raise _failed("reply", Code.DC_UNDEFINED_ERROR, f"{name} missing")
     return value
 
 
@@ -293,21 +293,21 @@ def _binary(reply: JsonDict, name: str) -> bytes:
     try:
         return base64.b64decode(_string(reply, name), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _failed("reply", Code.DC_MALFORMED_REPLY, f"{name} is not base64") from exc
+        raise _failed("reply", Code.DC_UNDEFINED_ERROR, f"{name} is not base64") from exc
 
 
 def _card(reply: JsonDict) -> VhcCard:
     try:
         return VhcCard.from_json(reply["card"])
     except (KeyError, TypeError) as exc:
-        raise _failed("reply", Code.DC_MALFORMED_REPLY, "card is incomplete") from exc
+        raise _failed("reply", Code.DC_UNDEFINED_ERROR, "card is incomplete") from exc
 
 
 def _holder(reply: JsonDict) -> HcaHolder:
     try:
         return HcaHolder.from_json(reply["holder"])
     except (KeyError, TypeError) as exc:
-        raise _failed("reply", Code.DC_MALFORMED_REPLY, "holder is incomplete") from exc
+        raise _failed("reply", Code.DC_UNDEFINED_ERROR, "holder is incomplete") from exc
 
 
 def _b64(data: bytes) -> str:

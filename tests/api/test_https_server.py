@@ -310,7 +310,7 @@ def test_plain_http_on_loopback_serves_too(tmp_path: Path) -> None:
     )
     running = start(settings)
     try:
-        assert running.url.startswith("http://127.0.0.1:")
+        assert running.url.startswith("http://localhost:")
         assert running.certificate is None
         parsed = urllib.parse.urlsplit(running.url)
         connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)

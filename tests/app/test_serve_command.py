@@ -102,7 +102,7 @@ def get_status(url: str, context: ssl.SSLContext) -> dict[str, Any]:
 
 def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: Served) -> None:
     assert served.ready["event"] == "broker.ready"
-    assert re.fullmatch(r"https://127\.0\.0\.1:\d+", served.url)
+    assert re.fullmatch(r"https://localhost:\d+", served.url)
     assert served.ready["console"] == served.url + "/console"
     person = read_until(served.process, "console is at")[-1]
     assert served.ready["console"] in person

@@ -12,7 +12,7 @@ def test_every_code_has_the_manuals_text() -> None:
 
 
 def test_codes_cover_every_family_of_the_manual() -> None:
-    assert len(Code) == 64  # 0000, the 62 codes of 關於 → 狀態碼, and our 1799
+    assert len(Code) == 64  # 0000 and the 63 codes of 關於 → 狀態碼
     assert Code(1102).message == "未置入卡片"
     assert Code(1003).message == "正式卡與測試卡不能混用"
     assert Code(1525).message == "虛擬卡 Token 已超過驗證次數"

@@ -1,0 +1,121 @@
+"""The browser console (主控台): static files from ``api/console/``, served at ``/console``.
+
+Plain HTML, CSS and ES modules, no build step and nothing from a CDN. Only
+the files that are there are served (a fixed map, no path from the request
+reaches the file system); ``/`` redirects to the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from api.docs import PathDoc
+from api.services import ApiServices
+
+CONSOLE_PATH = "/console"
+CONSOLE_DIR = Path(__file__).with_name("console")
+INDEX = "index.html"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# The page talks to its own origin only; the Swagger page is framed from the same origin.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-src 'self'",
+        "frame-ancestors 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    )
+)
+
+DOCS: tuple[PathDoc, ...] = (
+    PathDoc(
+        "GET",
+        CONSOLE_PATH,
+        "主控台: the browser console (header, functions, settings, API log)",
+        "meta",
+        envelope=False,
+        content_type="text/html",
+    ),
+    PathDoc(
+        "GET",
+        "/",
+        "redirects (302) to the console",
+        "meta",
+        envelope=False,
+        content_type="text/html",
+        responses={302: "to /console"},
+    ),
+)
+
+
+def console_files(directory: Path = CONSOLE_DIR) -> dict[str, Path]:
+    """The console's files by name: only the types it is made of."""
+    return {
+        path.name: path
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.suffix in CONTENT_TYPES
+    }
+
+
+def _serve(resp: falcon.Response, path: Path) -> None:
+    resp.data = path.read_bytes()
+    resp.content_type = CONTENT_TYPES[path.suffix]
+    resp.cache_control = ["no-cache"]  # revalidate: a new broker version brings new files
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    if path.suffix == ".html":
+        resp.set_header("Content-Security-Policy", CSP)
+        resp.set_header("Referrer-Policy", "no-referrer")
+
+
+class ConsoleIndexResource:
+    """GET /console: the page."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self._index = files[INDEX]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """index.html."""
+        _serve(resp, self._index)
+
+
+class ConsoleFileResource:
+    """GET /console/{name}: one of the console's files."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self._files = files
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """The file, or 404."""
+        path = self._files.get(name)
+        if path is None:
+            raise falcon.HTTPNotFound(description=f"no file {name!r} in the console")
+        _serve(resp, path)
+
+
+class RootRedirectResource:
+    """GET /: to the console."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """302 to /console."""
+        raise falcon.HTTPFound(CONSOLE_PATH)
+
+
+def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
+    """The console's page, its files, and the redirect from ``/``."""
+    files = console_files()
+    app.add_route(CONSOLE_PATH, ConsoleIndexResource(files))
+    app.add_route(CONSOLE_PATH + "/{name}", ConsoleFileResource(files))
+    app.add_route("/", RootRedirectResource())

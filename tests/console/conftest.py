@@ -1,0 +1,188 @@
+"""The console in real Chromium (Debian's, through Playwright) against a real sim broker.
+
+Every page fails its test on a browser console error or an uncaught page
+error, unless the test declares the ones it expects (a stopped server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon
+import pykka
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    ViewportSize,
+    sync_playwright,
+)
+
+from api.app import create_app
+from api.services import ApiServices
+from app.assembly import RunningBroker, assemble
+from broker import config
+from web.server import HttpServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A sim broker with its data in a fresh directory."""
+    broker = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
+    yield broker
+    broker.close()
+    pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def services(running: RunningBroker) -> ApiServices:
+    """The API's services; event streams notice a closed page within half a second."""
+    services = ApiServices(running)
+    services.extras["events.keepalive"] = 0.5
+    return services
+
+
+@pytest.fixture
+def app(services: ApiServices) -> falcon.App[Any, Any]:
+    """The whole API, the console included."""
+    return create_app(services)
+
+
+class LiveServer:
+    """The app over plain HTTP on loopback; it can stop and start again on the same port."""
+
+    def __init__(self, app: falcon.App[Any, Any]) -> None:
+        self._app = app
+        self._http: HttpServer | None = HttpServer(app)
+        self._http.start()
+        self.port = self._http.address[1]
+        self.url = self._http.url
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+
+    def start(self) -> None:
+        """Listen again on the same port (it may take the old socket a moment to go)."""
+        if self._http is not None:
+            return
+        deadline = time.monotonic() + 10.0
+        while self._http is None:
+            try:
+                self._http = HttpServer(self._app, port=self.port)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self._http.start()
+
+
+@pytest.fixture
+def server(app: falcon.App[Any, Any]) -> Iterator[LiveServer]:
+    """Plain HTTP on a free loopback port."""
+    live = LiveServer(app)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@dataclasses.dataclass
+class BrowserErrors:
+    """What the browser complained about; ``allow`` lists patterns a test expects."""
+
+    seen: list[str] = dataclasses.field(default_factory=list)
+    allowed: list[re.Pattern[str]] = dataclasses.field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.seen if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def errors() -> BrowserErrors:
+    return BrowserErrors()
+
+
+PageFactory = Callable[..., Page]
+
+
+@pytest.fixture
+def open_page(browser: Browser, errors: BrowserErrors, server: LiveServer) -> Iterator[PageFactory]:
+    """Opens a page (a fresh context) that records console errors and page errors.
+
+    Its pages close before the server stops (a stopped server is a test's own business).
+    """
+    contexts = []
+
+    def opener(url: str, viewport: ViewportSize | None = None) -> Page:
+        context = browser.new_context(viewport=viewport or DESKTOP, locale="zh-TW")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(5000)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                errors.seen.append(f"console: {message.text} @ {message.location.get('url')}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: errors.seen.append(f"pageerror: {exc}"))
+        page.goto(url)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+    assert errors.unexpected() == [], "the browser reported errors"
+
+
+@pytest.fixture
+def page(open_page: PageFactory, server: LiveServer) -> Page:
+    """The console at 1280×800, connected to its broker."""
+    console = open_page(f"{server.url}/console")
+    console.locator("#ind-page.on").wait_for()
+    return console
+
+
+def shoot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    """A screenshot in test-artifacts/console/ (looked at by people, not compared)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    if full_page:  # sticky header and menu are drawn where the page was scrolled to
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
