@@ -124,6 +124,7 @@ class HcActor(CardHolderActor):
         self._environment: Environment | None = None
         self._pin: PinStatus | None = None
         self._virtual: VirtualCardBinding | None = None
+        self._selected_for = -1  # the card generation whose HC application is selected
 
     def on_start(self) -> None:
         """A (re)started HC actor holds nothing yet."""
@@ -163,7 +164,7 @@ class HcActor(CardHolderActor):
         """Mode 2 for the card the SAM authenticated; learn whether it has a PIN."""
         if message.generation != self.generation or self._status is not HcStatus.PRESENT:
             raise errors.BrokerError("the card changed meanwhile", code=Code.HC_MODE2_FAILED)
-        self._pin = self.converse(message, lambda c: _selected(c).pin_status())
+        self._pin = self.converse(message, lambda c: self._card(c).pin_status())
         self._set(HcType.PHYSICAL, HcStatus.VERIFIED)
 
     def on_hc_with_hca(self, message: HcWithHca, log: Any) -> None:
@@ -202,7 +203,7 @@ class HcActor(CardHolderActor):
             return {**_basic(card), "dateIssue": None}
 
         def read(connection: CardConnection) -> dict[str, Any]:
-            hc = _selected(connection)
+            hc = self._card(connection)
             profile = hc.read_profile()
             return {
                 "cardId": profile.card_id,
@@ -223,7 +224,7 @@ class HcActor(CardHolderActor):
             return card.card_id, card.id_no, self._virtual.vhc_id.encode()
 
         def prove(connection: CardConnection) -> tuple[str, str, bytes]:
-            hc = _selected(connection)
+            hc = self._card(connection)
             profile = hc.read_profile()
             return profile.card_id, profile.id_no, hc.authenticate_data(message.client_random)
 
@@ -237,7 +238,7 @@ class HcActor(CardHolderActor):
             )
 
         def run(connection: CardConnection) -> PinStatus:
-            hc = _selected(connection)
+            hc = self._card(connection)
             if message.action == "verify":
                 _refuse_twice(hc)
                 hc.verify_pin(message.pin or "")
@@ -255,10 +256,18 @@ class HcActor(CardHolderActor):
         """Physical cards only (1515); the card is logged out afterwards (manual)."""
         if self._virtual is not None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
-        self.converse(message, lambda c: _selected(c).update_marks(message.marks))
+        self.converse(message, lambda c: self._card(c).update_marks(message.marks))
         self.on_hc_logout(HcLogout(), log)
 
     # --- helpers -------------------------------------------------------------
+
+    def _card(self, connection: CardConnection) -> HealthCardSession:
+        """The card's session; SELECT once per card: each APDU costs a slow card's time."""
+        hc = HealthCardSession(connection)
+        if self._selected_for != self.generation:
+            hc.select()
+            self._selected_for = self.generation
+        return hc
 
     def _take_virtual(self, binding: VirtualCardBinding) -> None:
         self._virtual = binding
@@ -284,12 +293,6 @@ class HcActor(CardHolderActor):
             hc_has_pin=view.has_pin,
             hc_pin_verified=view.pin_verified,
         )
-
-
-def _selected(connection: CardConnection) -> HealthCardSession:
-    hc = HealthCardSession(connection)
-    hc.select()
-    return hc
 
 
 def _refuse_twice(hc: HealthCardSession) -> None:
