@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pykka
 import pytest
 
+from app.assembly import RunningBroker, assemble
+from broker import config
 from broker.cards.sam import SamSession
 from broker.emulators import dc_grant
 from broker.emulators.keys import rsa_key
@@ -55,3 +60,12 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         pytest.fail(str(exc))
     yield
     stop_pcscd(process)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A sim-profile broker with its data in a fresh directory (API and console tests)."""
+    broker = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
+    yield broker
+    broker.close()
+    pykka.ActorRegistry.stop_all()

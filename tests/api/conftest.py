@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import falcon.testing
-import pykka
 import pytest
 
 from api.app import create_app
 from api.services import ApiServices
-from app.assembly import RunningBroker, assemble
-from broker import config
+from app.assembly import RunningBroker
 
 LOOPBACK = "127.0.0.1"
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[RunningBroker]:
-    """A sim broker with its data in a fresh directory."""
-    broker = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
-    yield broker
-    broker.close()
-    pykka.ActorRegistry.stop_all()
 
 
 @pytest.fixture

@@ -39,6 +39,19 @@ def _sam(reader: SerialReader, dc_authenticate: DcAuthenticate) -> SamSession:
     return sam
 
 
+def _hpc_behind_pad(
+    reader: SerialReader, dc_authenticate: DcAuthenticate
+) -> tuple[HpcSession, SerialConnection]:
+    """The HPC in COM1, authenticated with COM1's SAM, and its connection (the PIN pad)."""
+    sam = _sam(reader, dc_authenticate)
+    connection = reader.slot(Slot.HPC).connect()
+    assert isinstance(connection, SerialConnection)
+    hpc = HpcSession(connection)
+    hpc.select()
+    hpc.authenticate(sam)
+    return hpc, connection
+
+
 def test_physical_sam_in_the_reader_authenticates_both_cards(
     com1: tuple[SerialReaderEmulator, SerialReader], dc_authenticate: DcAuthenticate
 ) -> None:
@@ -58,12 +71,7 @@ def test_hpc_pin_typed_on_the_pad_never_crosses_the_line(
     com1: tuple[SerialReaderEmulator, SerialReader], dc_authenticate: DcAuthenticate
 ) -> None:
     emulator, reader = com1
-    sam = _sam(reader, dc_authenticate)
-    connection = reader.slot(Slot.HPC).connect()
-    assert isinstance(connection, SerialConnection)
-    hpc = HpcSession(connection)
-    hpc.select()
-    hpc.authenticate(sam)
+    hpc, connection = _hpc_behind_pad(reader, dc_authenticate)
     done = threading.Event()
 
     def verify() -> None:
@@ -83,12 +91,7 @@ def test_wrong_pin_on_the_pad_reports_tries_left_and_is_not_retried(
     com1: tuple[SerialReaderEmulator, SerialReader], dc_authenticate: DcAuthenticate
 ) -> None:
     emulator, reader = com1
-    sam = _sam(reader, dc_authenticate)
-    connection = reader.slot(Slot.HPC).connect()
-    assert isinstance(connection, SerialConnection)
-    hpc = HpcSession(connection)
-    hpc.select()
-    hpc.authenticate(sam)
+    hpc, connection = _hpc_behind_pad(reader, dc_authenticate)
     emulator.pin_pad.enter("999999")
     with pytest.raises(errors.WrongPinError) as wrong:
         hpc.verify_pin_on_pad(connection)

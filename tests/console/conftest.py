@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import falcon
-import pykka
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -28,8 +27,7 @@ from playwright.sync_api import (
 
 from api.app import create_app
 from api.services import ApiServices
-from app.assembly import RunningBroker, assemble
-from broker import config
+from app.assembly import RunningBroker
 from web.server import HttpServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,15 +41,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[RunningBroker]:
-    """A sim broker with its data in a fresh directory."""
-    broker = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
-    yield broker
-    broker.close()
-    pykka.ActorRegistry.stop_all()
 
 
 @pytest.fixture
