@@ -194,6 +194,8 @@ class StationActor(BrokerActor):
         rules.check_hc(function, self.board.get(self.station))
 
     def _authenticate_hca(self, message: Message) -> None:
+        if self.board.get(self.station).hca_status >= HcaStatus.VERIFIED:
+            return  # the HCA actor published it: no need to ask
         view: HcaView = self._hca.ask(message.child(GetHca()))
         if view.status is not HcaStatus.PRESENT or view.card_id is None:
             return
@@ -201,6 +203,8 @@ class StationActor(BrokerActor):
         self._hca.ask(message.child(HcaVerified(generation=view.generation)))
 
     def _authenticate_hc(self, message: Message) -> None:
+        if self.board.get(self.station).hc_status >= HcStatus.VERIFIED:
+            return  # the HC actor published it: no need to ask (a pulled card fails the call)
         view: HcView = self._hc.ask(message.child(GetHc()))
         if view.status is HcStatus.NONE:
             self._hc.ask(message.child(Redetect()))  # a card left in the reader after a logout
