@@ -9,9 +9,11 @@ supervisor starts a fresh one (pykka has no supervision of its own).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +23,7 @@ import structlog
 from actors.messages import Message
 from broker.codes import Code
 from broker.errors import BrokerError
+from broker.logging import bound
 
 CrashReport = Callable[[str, BaseException], None]
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -28,6 +31,12 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 class ActorUnavailableError(BrokerError):
     """The actor crashed, is restarting, or did not answer in time."""
+
+    default_code = Code.PCSC_OTHER
+
+
+class StateMovedError(BrokerError):
+    """A card actor's state is no longer what a direct message expected (see ``Expecting``)."""
 
     default_code = Code.PCSC_OTHER
 
@@ -40,7 +49,12 @@ class DeadlineError(BrokerError):
 
 def handler_name(message: object) -> str:
     """``VerifyPin`` → ``on_verify_pin``."""
-    return "on_" + _CAMEL.sub("_", type(message).__name__).lower()
+    return _handler_name(type(message).__name__)
+
+
+@functools.cache
+def _handler_name(type_name: str) -> str:
+    return "on_" + _CAMEL.sub("_", type_name).lower()
 
 
 class BrokerActor(pykka.ThreadingActor):
@@ -84,7 +98,7 @@ class BrokerActor(pykka.ThreadingActor):
             raise TypeError(f"{self.name} has no handler for {type(message).__name__}")
         fields = message.context.log_fields()
         # Lines logged below the actor (APDU traces, library records) carry the context too.
-        with structlog.contextvars.bound_contextvars(**fields):
+        with bound(fields):
             return handler(message, self.log.bind(**fields))
 
     def on_failure(
@@ -132,20 +146,20 @@ class ActorHandle:
             self.restarts += 1
 
     def ask(self, message: Message) -> Any:
-        """Ask with the message's own deadline; actor trouble becomes a clear BrokerError."""
-        timeout = message.remaining()
-        if timeout <= 0:
+        """Ask with the message's own deadline; actor trouble becomes a clear BrokerError.
+
+        An answer that was forwarded is waited for where it is made.
+        """
+        answer = self.forward(message)
+        while isinstance(answer, Forwarded):
+            answer = answer.wait(message.remaining())
+        return answer
+
+    def forward(self, message: Message) -> Forwarded:
+        """Send without waiting: the answer, for whoever waits on it (see ``Forwarded``)."""
+        if message.remaining() <= 0:
             raise DeadlineError(f"no time left to ask {self.name}", code=self.timeout_code)
-        try:
-            return self.ref.ask(message, timeout=timeout)
-        except pykka.Timeout as exc:
-            raise ActorUnavailableError(
-                f"{self.name} did not answer in time", code=self.timeout_code
-            ) from exc
-        except pykka.ActorDeadError as exc:
-            raise ActorUnavailableError(
-                f"{self.name} is restarting", code=self.timeout_code
-            ) from exc
+        return Forwarded(self.ref.ask(message, block=False), self)
 
     def tell(self, message: Message) -> None:
         """Tell; a dead actor's messages are dropped (its replacement starts fresh)."""
@@ -159,6 +173,34 @@ class ActorHandle:
     def inbox_depth(self) -> int:
         """Messages waiting in the current actor's inbox."""
         return _depth(self.ref.actor_inbox) if self.ref.is_alive() else 0
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """An answer still being made by another actor; whoever asked waits for it there.
+
+    An actor whose last step is to ask another (a station's card read, a card
+    actor's conversation with its reader) returns ``handle.forward(...)``
+    instead of waiting: the answer then goes straight to the original caller,
+    not back through every actor on the way (each hand-off is a thread wake-up
+    on the reply's path), and the forwarding actor is free meanwhile. Only for
+    a last step: the forwarding actor never learns the outcome.
+    """
+
+    future: pykka.Future[Any]
+    handle: ActorHandle
+
+    def wait(self, timeout: float) -> Any:
+        """The answer (perhaps forwarded again); actor trouble as a clear BrokerError."""
+        name, code = self.handle.name, self.handle.timeout_code
+        if timeout <= 0:
+            raise DeadlineError(f"no time left to wait for {name}", code=code)
+        try:
+            return self.future.get(timeout=timeout)
+        except pykka.Timeout as exc:
+            raise ActorUnavailableError(f"{name} did not answer in time", code=code) from exc
+        except pykka.ActorDeadError as exc:
+            raise ActorUnavailableError(f"{name} is restarting", code=code) from exc
 
 
 def _depth(inbox: Any) -> int:

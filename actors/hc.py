@@ -3,10 +3,11 @@ and its state (0 none, 1 present, 2 verified, 3 verified with the HCA)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.base import CrashReport
+from actors.base import CrashReport, Forwarded, StateMovedError
 from actors.holder import CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
@@ -83,7 +84,9 @@ class HcVirtualImport(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class HcBasicData(Message):
-    """The card holder's data."""
+    """The card holder's data; sent directly (not by the station), only in an ``expect`` state."""
+
+    expect: tuple[HcStatus, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +127,7 @@ class HcActor(CardHolderActor):
         self._environment: Environment | None = None
         self._pin: PinStatus | None = None
         self._virtual: VirtualCardBinding | None = None
-        self._selected_for = -1  # the card generation whose HC application is selected
+        self._selected = _Selected()
 
     def on_start(self) -> None:
         """A (re)started HC actor holds nothing yet."""
@@ -164,7 +167,8 @@ class HcActor(CardHolderActor):
         """Mode 2 for the card the SAM authenticated; learn whether it has a PIN."""
         if message.generation != self.generation or self._status is not HcStatus.PRESENT:
             raise errors.BrokerError("the card changed meanwhile", code=Code.HC_MODE2_FAILED)
-        self._pin = self.converse(message, lambda c: self._card(c).pin_status())
+        card = self._card()
+        self._pin = self.converse(message, lambda c: card(c).pin_status())
         self._set(HcType.PHYSICAL, HcStatus.VERIFIED)
 
     def on_hc_with_hca(self, message: HcWithHca, log: Any) -> None:
@@ -196,14 +200,16 @@ class HcActor(CardHolderActor):
         """The DC moves the card here."""
         self._take_virtual(self._dc.vhc_import(message.session, message.code, message.device_id))
 
-    def on_hc_basic_data(self, message: HcBasicData, log: Any) -> dict[str, Any]:
+    def on_hc_basic_data(self, message: HcBasicData, log: Any) -> dict[str, Any] | Forwarded:
         """Profile and identity status; a virtual card has no issue date."""
+        if message.expect is not None and self._status not in message.expect:
+            raise StateMovedError(f"the HC is in state {self._status.value} now")
         if self._virtual is not None:
-            card = self._virtual.card
-            return {**_basic(card), "dateIssue": None}
+            return {**_basic(self._virtual.card), "dateIssue": None}
+        card = self._card()
 
         def read(connection: CardConnection) -> dict[str, Any]:
-            hc = self._card(connection)
+            hc = card(connection)
             profile = hc.read_profile()
             return {
                 "cardId": profile.card_id,
@@ -215,20 +221,21 @@ class HcActor(CardHolderActor):
                 "dateIssue": profile.issue_date,
             }
 
-        return self.converse(message, read)
+        return self.converse_last(message, read)
 
-    def on_hc_proof(self, message: HcProof, log: Any) -> tuple[str, str, bytes]:
+    def on_hc_proof(self, message: HcProof, log: Any) -> tuple[str, str, bytes] | Forwarded:
         """Card number, ID number, and the card's MAC over the client random (physical)."""
         if self._virtual is not None:
-            card = self._virtual.card
-            return card.card_id, card.id_no, self._virtual.vhc_id.encode()
+            virtual = self._virtual.card
+            return virtual.card_id, virtual.id_no, self._virtual.vhc_id.encode()
+        card = self._card()
 
         def prove(connection: CardConnection) -> tuple[str, str, bytes]:
-            hc = self._card(connection)
+            hc = card(connection)
             profile = hc.read_profile()
             return profile.card_id, profile.id_no, hc.authenticate_data(message.client_random)
 
-        return self.converse(message, prove)
+        return self.converse_last(message, prove)
 
     def on_hc_pin(self, message: HcPin, log: Any) -> PinStatus:
         """A PIN function; virtual cards have none (1526): their PIN is the app's."""
@@ -237,8 +244,10 @@ class HcActor(CardHolderActor):
                 "a virtual card's PIN is the app's", code=Code.VHC_NO_PIN_FUNCTIONS
             )
 
+        card = self._card()
+
         def run(connection: CardConnection) -> PinStatus:
-            hc = self._card(connection)
+            hc = card(connection)
             if message.action == "verify":
                 _refuse_twice(hc)
                 hc.verify_pin(message.pin or "")
@@ -256,18 +265,27 @@ class HcActor(CardHolderActor):
         """Physical cards only (1515); the card is logged out afterwards (manual)."""
         if self._virtual is not None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
-        self.converse(message, lambda c: self._card(c).update_marks(message.marks))
+        card = self._card()
+        self.converse(message, lambda c: card(c).update_marks(message.marks))
         self.on_hc_logout(HcLogout(), log)
 
     # --- helpers -------------------------------------------------------------
 
-    def _card(self, connection: CardConnection) -> HealthCardSession:
-        """The card's session; SELECT once per card: each APDU costs a slow card's time."""
-        hc = HealthCardSession(connection)
-        if self._selected_for != self.generation:
-            hc.select()
-            self._selected_for = self.generation
-        return hc
+    def _card(self) -> Callable[[CardConnection], HealthCardSession]:
+        """What makes the card's session in a conversation (in the reader's thread).
+
+        SELECT once per card: each APDU costs a slow card's time.
+        """
+        generation, selected = self.generation, self._selected
+
+        def session(connection: CardConnection) -> HealthCardSession:
+            hc = HealthCardSession(connection)
+            if selected.generation != generation:
+                hc.select()
+                selected.generation = generation
+            return hc
+
+        return session
 
     def _take_virtual(self, binding: VirtualCardBinding) -> None:
         self._virtual = binding
@@ -293,6 +311,16 @@ class HcActor(CardHolderActor):
             hc_has_pin=view.has_pin,
             hc_pin_verified=view.pin_verified,
         )
+
+
+class _Selected:
+    """The card generation whose HC application a finished SELECT chose.
+
+    Written and read only in conversations, which run in the reader's thread
+    one after another.
+    """
+
+    generation = -1
 
 
 def _refuse_twice(hc: HealthCardSession) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from actors.base import CrashReport
+from actors.base import CrashReport, Forwarded, StateMovedError
 from actors.holder import CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
@@ -72,7 +72,10 @@ class HcaMobileVerify(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class HcaBasicData(Message):
-    """Card number, ID number, names."""
+    """Card number, ID number, names; sent directly (not by the station), only in an ``expect``
+    state."""
+
+    expect: tuple[HcaStatus, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,8 +182,10 @@ class HcaActor(CardHolderActor):
         self.card_id = self._mobile.card_id
         self._set(HcaType.MOBILE, HcaStatus.PIN_VERIFIED)
 
-    def on_hca_basic_data(self, message: HcaBasicData, log: Any) -> dict[str, str]:
+    def on_hca_basic_data(self, message: HcaBasicData, log: Any) -> dict[str, str] | Forwarded:
         """The holder's data, from the card or the mobile certificate."""
+        if message.expect is not None and self._status not in message.expect:
+            raise StateMovedError(f"the HCA is in state {self._status.value} now")
         if self._mobile is not None:
             holder = self._mobile
             return {
@@ -201,9 +206,9 @@ class HcaActor(CardHolderActor):
                 "eName": data.e_name,
             }
 
-        return self.converse(message, read)
+        return self.converse_last(message, read)
 
-    def on_hca_sign(self, message: HcaSign, log: Any) -> dict[str, Any]:
+    def on_hca_sign(self, message: HcaSign, log: Any) -> dict[str, Any] | Forwarded:
         """The card's signature and who made it; a mobile certificate cannot sign here (1403)."""
         self._physical(message)
 
@@ -217,7 +222,7 @@ class HcaActor(CardHolderActor):
                 "hpcIdNo": data.id_no,
             }
 
-        return self.converse(message, sign)
+        return self.converse_last(message, sign)
 
     def on_hca_set_pin(self, message: HcaSetPin, log: Any) -> None:
         """Change the PIN (the PIN is verified: mode 3)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors.base import ActorHandle, BrokerActor, CrashReport
+from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, Probe
 from broker.errors import BrokerError
@@ -114,11 +114,25 @@ class CardHolderActor(BrokerActor):
 
     def converse(self, message: Message, run: Callable[[CardConnection], T]) -> T:
         """Run a conversation with our card through its reader."""
+        result: T = self._card_source().reader.ask(self._conversation(message, run))
+        return result
+
+    def converse_last(self, message: Message, run: Callable[[CardConnection], T]) -> Forwarded:
+        """The conversation as a handler's last step: its answer goes straight to the caller.
+
+        ``run`` runs in the reader's thread, after this actor may have moved
+        on: it must not touch this actor's state.
+        """
+        return self._card_source().reader.forward(self._conversation(message, run))
+
+    def _card_source(self) -> Source:
         if self.source is None:
             raise BrokerError("no card", code=self.crash_code)
-        ask = message.child(Converse(slot=self.source.slot, run=run))
-        result: T = self.source.reader.ask(ask)
-        return result
+        return self.source
+
+    def _conversation(self, message: Message, run: Callable[[CardConnection], Any]) -> Converse:
+        conversation: Converse = message.child(Converse(slot=self._card_source().slot, run=run))
+        return conversation
 
     def _probe_all(self, message: Message) -> None:
         for source in self.sources:

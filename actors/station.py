@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors.base import ActorHandle, BrokerActor, CrashReport
+from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded
 from actors.hc import (
     GetHc,
     HcBasicData,
@@ -59,7 +59,15 @@ from broker.cards import commands as cmd
 from broker.codes import Code
 from broker.dc.client import DcClient
 from broker.rules import Function
-from broker.state import HcaStatus, HcStatus, HcType, SamStatus, SamType, StateBoard
+from broker.state import (
+    HcaStatus,
+    HcStatus,
+    HcType,
+    SamStatus,
+    SamType,
+    StateBoard,
+    StationState,
+)
 from broker.vhc import check_token_format
 
 VERSION = {"fileVersion": "1.2.0.1", "longVersion": "6000", "shortVersion": "60"}
@@ -101,6 +109,42 @@ class Call(Message):
 
     function: Function
     args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Direct:
+    """A function that is one card actor's message: which actor (``hc``/``hca``), what message."""
+
+    actor: str
+    message: Message
+
+
+def direct(call: Call, state: StationState) -> Direct | None:
+    """The card actor's message that is the whole of ``call``, if the read model shows its
+    rules met (None otherwise: the station runs it).
+
+    Reading a patient's or a doctor's card is most of a clinic's calls. Once
+    their rules are met they are one card actor's message, and the request's
+    own thread sends it (ARCHITECTURE: orchestration may run in the request's
+    thread), sparing the station's hand-offs. The message carries the states
+    the rules allow; the card actor checks them again when it runs it
+    (``StateMovedError`` if the card moved on: then the station decides).
+    """
+    if state.degraded is not None:
+        return None
+    need = rules.RULES[call.function]
+    try:
+        rules.check_initialized(call.function, state)
+        rules.check_sam(call.function, state)
+        rules.check_hca(call.function, state)
+        rules.check_hc(call.function, state)
+    except errors.BrokerError:
+        return None
+    if call.function is Function.HC_BASIC and need.hc is not None:
+        return Direct("hc", call.child(HcBasicData(expect=need.hc), margin=0))
+    if call.function is Function.HCA_BASIC and need.hca is not None:
+        return Direct("hca", call.child(HcaBasicData(expect=need.hca), margin=0))
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,14 +199,14 @@ class StationActor(BrokerActor):
         if self._binding is not None:
             self._devices.release(self.station, self._binding.device_name)
 
-    def on_call(self, message: Call, log: Any) -> dict[str, Any]:
+    def on_call(self, message: Call, log: Any) -> dict[str, Any] | Forwarded:
         """Check the rules, reach the needed state, run the function."""
         function = message.function
         rules.check_initialized(function, self.board.get(self.station))
         self._advance(function, message)
         handler = getattr(self, f"_do_{function.name.lower()}")
-        result: dict[str, Any] = handler(message, log) or {}
-        log.info("station.call", function=function.name)
+        result: dict[str, Any] | Forwarded = handler(message, log) or {}
+        log.debug("station.call", function=function.name)  # the API logs its outcome
         return result
 
     def on_reconnect(self, message: Reconnect, log: Any) -> None:
@@ -339,9 +383,8 @@ class StationActor(BrokerActor):
     def _do_hca_mobile_logout(self, message: Call, log: Any) -> None:
         self._hca.ask(message.child(HcaLogout()))
 
-    def _do_hca_basic(self, message: Call, log: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._hca.ask(message.child(HcaBasicData()))
-        return result
+    def _do_hca_basic(self, message: Call, log: Any) -> Forwarded:
+        return self._hca.forward(message.child(HcaBasicData()))
 
     def _do_hca_sign(self, message: Call, log: Any) -> dict[str, Any]:
         fields, _ = self._signature_base(message)
@@ -375,9 +418,8 @@ class StationActor(BrokerActor):
     def _do_hc_logout(self, message: Call, log: Any) -> None:
         self._hc.ask(message.child(HcLogout()))
 
-    def _do_hc_basic(self, message: Call, log: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._hc.ask(message.child(HcBasicData()))
-        return result
+    def _do_hc_basic(self, message: Call, log: Any) -> Forwarded:
+        return self._hc.forward(message.child(HcBasicData()))
 
     def _do_hc_sign(self, message: Call, log: Any) -> dict[str, Any]:
         fields, client_random = self._signature_base(message)

@@ -1,18 +1,23 @@
 """Structured logs: one JSON line per event (pretty on a terminal), secrets redacted.
 
 structlog events and the standard library's records (pykka, waitress,
-falcon) meet in one root handler whose ``ProcessorFormatter`` adds level,
-timestamp and logger name, masks secrets and renders. Below ``debug`` sits
+falcon) get the same fields (level, timestamp, logger name, the request's
+context), the same masking of secrets and the same renderer, and meet in one
+stream: structlog's in its own chain, the library's through the root
+handler's ``ProcessorFormatter``. Below ``debug`` sits
 ``trace`` (APDUs): ``trace(log, "event", ...)`` or ``log.trace(...)``, on only
 when configured with ``level="trace"``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -71,9 +76,17 @@ def trace(logger: Any, event: str, **fields: Any) -> None:
         logger.trace(event, **fields)
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_secret(name: str) -> bool:
+    return name.lower().replace("_", "").replace("-", "") in SECRET_KEYS
+
+
 def is_secret_key(name: object) -> bool:
     """Whether a field name names a secret (``newPin``, ``private-key``, ``PUK`` …)."""
-    return isinstance(name, str) and name.lower().replace("_", "").replace("-", "") in SECRET_KEYS
+    return isinstance(name, str) and _names_secret(name)
+
+
+_PLAIN = (str, int, float, bool, type(None))  # the values of almost every field: nothing inside
 
 
 def _redacted(value: Any, depth: int = 0) -> Any:
@@ -95,7 +108,7 @@ def redact_secrets(
     for name, value in list(event.items()):
         if is_secret_key(name):
             event[name] = MASK
-        elif isinstance(value, Mapping | list | tuple):
+        elif type(value) not in _PLAIN and isinstance(value, Mapping | list | tuple):
             # copied, not edited in place: the caller's objects stay intact
             event[name] = _redacted(value)
     apdu = event.get("apdu")
@@ -116,48 +129,42 @@ def level_number(level: str | int) -> int:
         raise ValueError(f"unknown log level {level!r}") from None
 
 
-class _StdlibSink:
-    """What bound loggers write to: a stdlib logger that also takes ``trace``."""
+class _LineSink:
+    """Where structlog's rendered lines go: the root handler's stream, under its lock.
 
-    def __init__(self, logger: logging.Logger) -> None:
-        self._logger = logger
-        self.name = logger.name  # read by add_logger_name
+    structlog events are rendered in structlog's own chain and written here
+    directly, not re-made as standard-library records (that round trip was
+    most of a line's cost). One lock with the handler, so lines of both
+    origins never interleave.
+    """
 
-    def trace(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at TRACE (5)."""
-        self._logger.log(TRACE, *args, **kwargs)
+    def __init__(self, name: str, handler: logging.StreamHandler[TextIO]) -> None:
+        self.name = name  # read by add_logger_name
+        self._handler = handler
 
-    def debug(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at DEBUG."""
-        self._logger.debug(*args, **kwargs)
+    def write(self, line: str) -> None:
+        """One rendered line."""
+        self._handler.acquire()
+        try:
+            stream = self._handler.stream
+            stream.write(line + "\n")
+            stream.flush()
+        finally:
+            self._handler.release()
 
-    def info(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at INFO."""
-        self._logger.info(*args, **kwargs)
-
-    def warning(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at WARNING."""
-        self._logger.warning(*args, **kwargs)
-
-    def error(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at ERROR."""
-        self._logger.error(*args, **kwargs)
-
-    def critical(self, *args: Any, **kwargs: Any) -> None:
-        """Emit at CRITICAL."""
-        self._logger.critical(*args, **kwargs)
+    # structlog calls the method named after the level; every level writes the same way
+    trace = debug = info = msg = warning = warn = error = critical = fatal = exception = write
 
 
 class _SinkFactory:
-    """structlog's stdlib logger factory, wrapped in ``_StdlibSink``."""
+    """The sink for ``structlog.get_logger(name)``."""
 
-    def __init__(self) -> None:
-        # skip this module's frames when guessing a nameless logger's module
-        self._factory = structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])
+    def __init__(self, handler: logging.StreamHandler[TextIO]) -> None:
+        self._handler = handler
 
-    def __call__(self, *args: Any) -> _StdlibSink:
-        """The sink for ``structlog.get_logger(*args)``."""
-        return _StdlibSink(self._factory(*args))
+    def __call__(self, *args: Any) -> _LineSink:
+        """``args`` is the logger's name, if it was given one."""
+        return _LineSink(str(args[0]) if args else "broker", self._handler)
 
 
 def _emit_trace(self: Any, event: str, **fields: Any) -> Any:
@@ -176,10 +183,40 @@ def _bound_logger_class(level: int) -> type[Any]:
     return type("BrokerBoundLogger", (base,), {"trace": method})
 
 
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "broker_log_context", default=None
+)
+
+
+@contextlib.contextmanager
+def bound(fields: Mapping[str, Any]) -> Iterator[None]:
+    """Within the block, every line this thread logs carries ``fields`` (a request's context).
+
+    One context variable holding the whole mapping: entering and leaving cost
+    a set and a reset, whatever the number of fields.
+    """
+    token = _CONTEXT.set(fields)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def merge_context(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Add the bound context's fields; the event's own fields win."""
+    context = _CONTEXT.get()
+    if context:
+        for name, value in context.items():
+            event.setdefault(name, value)
+    return event
+
+
 def _enrich() -> list[structlog.types.Processor]:
     """What every event gets, whichever library logged it."""
     return [
-        structlog.contextvars.merge_contextvars,
+        merge_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -188,16 +225,14 @@ def _enrich() -> list[structlog.types.Processor]:
 
 def _render(as_json: bool, colors: bool) -> list[structlog.types.Processor]:
     """Exceptions, redaction and the renderer, shared by both origins."""
-    meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     if not as_json:
         # plain_traceback prints no locals (a PIN in a local must not reach the log)
         console = structlog.dev.ConsoleRenderer(
             colors=colors, exception_formatter=structlog.dev.plain_traceback
         )
-        return [meta, redact_secrets, console]
+        return [redact_secrets, console]
     no_locals = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
     return [
-        meta,
         structlog.processors.ExceptionRenderer(no_locals),
         redact_secrets,  # after the traceback dict, so nothing it adds escapes
         structlog.processors.JSONRenderer(ensure_ascii=False),
@@ -217,10 +252,11 @@ def configure(
     reset()
     handler = logging.StreamHandler(out)
     handler.setLevel(number)
+    meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*_enrich(), structlog.stdlib.ExtraAdder()],
-            processors=_render(as_json, colors=out.isatty()),
+            processors=[meta, *_render(as_json, colors=out.isatty())],
         )
     )
     root = logging.getLogger()
@@ -228,14 +264,9 @@ def configure(
     root.setLevel(number)
     _installed.append(handler)
     structlog.configure(
-        # redacted here too, so no other handler on the root sees a secret
-        processors=[
-            *_enrich(),
-            redact_secrets,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=[*_enrich(), *_render(as_json, colors=out.isatty())],
         wrapper_class=_bound_logger_class(number),
-        logger_factory=_SinkFactory(),
+        logger_factory=_SinkFactory(handler),
         # not cached: a later configure() (tests) must reach module-level loggers
         cache_logger_on_first_use=False,
     )
