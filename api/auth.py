@@ -8,6 +8,7 @@ needs a station token; admin paths need the admin token, also on loopback.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import urllib.parse
@@ -23,8 +24,9 @@ ADMIN_PREFIX = "/api/admin/"
 PREFLIGHT_MAX_AGE = "600"
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(address: str) -> bool:
-    """Whether a client address is this machine."""
+    """Whether a client address is this machine (remembered: a clinic has few callers)."""
     try:
         return ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
     except ValueError:

@@ -7,7 +7,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import WSGITask
 
 from web.tls_front import Address, TlsFront
 
@@ -16,6 +18,40 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # stops what is far larger, because when it stops a body it closes the connection unread
 # and the 413 may never reach the client.
 BODY_LIMIT = 1024 * 1024
+
+
+class OneWriteTask(WSGITask):  # type: ignore[misc]  # waitress has no type hints
+    """Sends a response's header and its whole body in one write.
+
+    waitress sends every write at once; header and body written apart leave
+    as two TCP segments, which the TLS front turns into two TLS records the
+    client waits for and reads one after the other. A body given whole (every
+    JSON answer: falcon knows its length) now leaves with its header.
+    """
+
+    wrote_header: bool
+    content_bytes_written: int
+
+    def write(self, data: bytes) -> None:
+        """The first write of a whole body carries the header too."""
+        if (
+            not self.wrote_header
+            and data
+            and self.complete
+            and self.has_body
+            and not self.chunked_response
+            and self.content_length == len(data)
+        ):
+            header = self.build_response_header()
+            self.wrote_header = True
+            self.content_bytes_written += len(data)
+            self.channel.write_soon(header + data)
+            return
+        super().write(data)
+
+
+class _Channel(HTTPChannel):  # type: ignore[misc]
+    task_class = OneWriteTask
 
 
 class ClientMap(Protocol):
@@ -114,7 +150,7 @@ class HttpServer:
 def _waitress(
     app: WsgiApp, host: str, port: int, threads: int, wrap: Callable[[WsgiApp], Any]
 ) -> Any:
-    return create_server(
+    server = create_server(
         wrap(app),
         host=host,
         port=port,
@@ -124,3 +160,5 @@ def _waitress(
         clear_untrusted_proxy_headers=True,
         asyncore_use_poll=True,
     )
+    server.channel_class = _Channel
+    return server

@@ -8,7 +8,7 @@ is HTTP 200 with an integer ``statusCode`` and the manual's ``message``
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import Any
 
 import falcon
@@ -57,7 +57,7 @@ def read_body(req: falcon.Request) -> dict[str, Any]:
 
 def validate(schema: dict[str, Any], args: dict[str, Any]) -> None:
     """Check ``args`` against a request schema; 1704 naming the first bad field."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema)
     error = next(iter(sorted(validator.iter_errors(args), key=lambda e: list(e.path))), None)
     if error is None:
         return
@@ -67,6 +67,18 @@ def validate(schema: dict[str, Any], args: dict[str, Any]) -> None:
     field = ".".join(str(p) for p in error.path) or "body"
     hint = schema.get("properties", {}).get(field, {}).get("description", "")
     raise InvalidParameterError(f"{field} is invalid" + (f" ({hint})" if hint else ""))
+
+
+_validators: dict[int, tuple[dict[str, Any], jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """One validator per schema (the schemas are constants): making one costs more than using it."""
+    known = _validators.get(id(schema))
+    if known is None or known[0] is not schema:
+        known = (schema, jsonschema.Draft202012Validator(schema))
+        _validators[id(schema)] = known  # the schema is kept with it: its id stays its own
+    return known[1]
 
 
 def context(req: falcon.Request) -> Context:
@@ -175,5 +187,5 @@ def add_routes(app: falcon.App[Any, Any], services: ApiServices) -> None:
 
 
 def new_request_id() -> str:
-    """A short id for one request, in every log line it causes."""
-    return uuid.uuid4().hex[:12]
+    """A short random id for one request, in every log line it causes."""
+    return os.urandom(6).hex()

@@ -13,13 +13,14 @@ import pytest
 
 from actors.base import ActorHandle, StateMovedError
 from actors.hc import GetHc, HcBasicData, HcLogout, HcPin
+from actors.hca import HcaBasicData
 from actors.messages import Context
 from actors.station import Call, direct
 from app.assembly import RunningBroker
 from broker.apdu import CommandApdu
 from broker.emulators.card import CardEmulator
 from broker.rules import HC_VERIFIED, Function
-from broker.state import HcStatus
+from broker.state import HcaStatus, HcStatus
 from tests.actors.conftest import Call as StationCall
 from tests.actors.conftest import state
 
@@ -125,6 +126,15 @@ def test_the_card_actor_refuses_a_direct_read_once_its_card_moved_on(
     hc.ask(HcLogout().within(WAIT))
     with pytest.raises(StateMovedError):
         hc.ask(HcBasicData(expect=HC_VERIFIED).within(WAIT))
+
+
+def test_the_hca_actor_refuses_a_direct_read_before_its_pin_is_verified(
+    broker: RunningBroker, card: CardEmulator
+) -> None:
+    hca = handle(broker, "hca:desk2")
+    assert state(broker, "desk2").hca_status is HcaStatus.PRESENT
+    with pytest.raises(StateMovedError):
+        hca.ask(HcaBasicData(expect=(HcaStatus.PIN_VERIFIED,)).within(WAIT))
 
 
 def test_a_direct_read_that_finds_its_card_moved_on_is_run_by_the_station(
