@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from broker.cards.records import HcProfile
+from broker.emulators.pcscd import wait_for_vpcd_ports
+from broker.errors import TransportError
 from broker.transport.pcsc import PcscSlot
 from tests.conftest import SETTLE
 
@@ -47,3 +51,8 @@ def test_kit_vpcd_card_is_read_by_a_plain_pcsc_program_until_stopped(pcscd: None
         kit.wait(timeout=SETTLE)
     assert kit.returncode == 0
     assert slot.wait_for_card(present=False, timeout=SETTLE)
+
+
+def test_a_second_pcscd_is_refused_clearly_while_vpcds_ports_are_taken(pcscd: None) -> None:
+    with pytest.raises(TransportError, match="port 35963 stayed in use"):
+        wait_for_vpcd_ports(timeout=0.5)
