@@ -1,9 +1,11 @@
 """The card command set, shared by the sessions (host side) and the emulators.
 
 Only the health card's SELECT and public-profile READ are the real NHI
-commands (confirmed by public readers). Everything else is the broker's own
-command set, documented in ``docs/cards.md``: the real cards' protected
-commands are not public.
+commands: byte for byte what the public readers send (magiclen/
+tw-nhi-icc-service ``src/card/mod.rs``, and the C#, Go, Node and Python
+readers that quote it). Everything else is the broker's own command set,
+documented in ``docs/cards.md``: the real cards' protected commands are not
+public.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from enum import IntEnum
 
 # --- real, public ------------------------------------------------------------
 
-HC_AID = bytes.fromhex("D15800000100000000000000001100 00".replace(" ", ""))
-"""Health card application (SELECT 00 A4 04 00 10 …), real."""
+HC_AID = bytes.fromhex("D158000001" + "00" * 9 + "1100")
+"""Health card application: ``D1 58 00 00 01``, nine ``00``, ``11 00`` (16 bytes), real."""
 
-HC_READ_PROFILE = bytes.fromhex("00CA11000200 00".replace(" ", ""))
+HC_SELECT = bytes.fromhex("00A4040010") + HC_AID
+"""SELECT of the HC application, 21 bytes and no Le, as the public readers send it."""
+
+HC_AID_SHORT = HC_AID[:15]
+"""The same name without its last byte: public C# readers send it (Lc 0F, then Le 00)."""
+
+HC_READ_PROFILE = bytes.fromhex("00CA1100020000")
 """READ of the public profile: ``00 CA 11 00 02 00 00`` → 57 bytes, real."""
 
 HC_PROFILE_LENGTH = 57

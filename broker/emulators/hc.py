@@ -40,7 +40,8 @@ class HcEmulator(NhiCardEmulator):
             person.issue_date,
         )
         self.pin = PinCounter(person.pin)
-        self.select_answers_6d00 = False  # some new cards do (FACTS); READ still works
+        self.select_answers_6d00 = False  # some new cards do (docs/cards.md); READ still works
+        self.app_selected = False
         self.files[cmd.FID_HC_MARKS] = bytearray(MARKS_SIZE)
         self.handlers.update(
             {
@@ -51,7 +52,7 @@ class HcEmulator(NhiCardEmulator):
             }
         )
         self._select_aid = self.handlers[cmd.Ins.SELECT]
-        self.handlers[cmd.Ins.SELECT] = self._select_quirky
+        self.handlers[cmd.Ins.SELECT] = self._select_hc
         self._get_data_object = self.handlers[cmd.Ins.GET_DATA]
         self.handlers[cmd.Ins.GET_DATA] = self._get_data_or_profile
 
@@ -71,14 +72,30 @@ class HcEmulator(NhiCardEmulator):
         """The marks file needs SAM authentication for reading and writing."""
         self.require_authenticated()
 
-    def _select_quirky(self, command: CommandApdu) -> bytes:
-        if self.select_answers_6d00 and command.p1 == 0x04:
+    def reset_volatile(self) -> None:
+        """A reset also forgets which application was selected."""
+        super().reset_volatile()
+        self.app_selected = False
+
+    def _select_hc(self, command: CommandApdu) -> bytes:
+        """The public SELECT (with or without Le, or the 15-byte name C# readers send)."""
+        if command.p1 != 0x04:
+            return self._select_aid(command)  # a file of the application
+        if self.select_answers_6d00:
             raise SwError(SW.INS_NOT_SUPPORTED)
-        return self._select_aid(command)
+        if command.data not in (cmd.HC_AID, cmd.HC_AID_SHORT):
+            self.app_selected = False
+            raise SwError(SW.FILE_NOT_FOUND)
+        self.app_selected = True
+        return b""
 
     def _get_data_or_profile(self, command: CommandApdu) -> bytes:
         if command.cla == cmd.CLA_ISO and command.p1 == 0x11:
-            return self.profile.encode()  # the real public READ
+            # The real public READ. Without the application selected a card answers 6A86,
+            # as an HPC does to this READ; the cards that answer SELECT with 6D00 read anyway.
+            if not (self.app_selected or self.select_answers_6d00):
+                raise SwError(SW.INCORRECT_P1P2)
+            return self.profile.encode()
         return self._get_data_object(command)
 
     def _change_pin(self, command: CommandApdu) -> bytes:

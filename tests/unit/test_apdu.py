@@ -14,6 +14,7 @@ from broker.cards import commands as cmd
 from broker.codes import Code
 from broker.emulators.card import CardEmulator, SwError
 from broker.transport.local import LocalSlot
+from tests import public_readers
 
 
 @pytest.mark.parametrize(
@@ -32,10 +33,11 @@ def test_command_apdu_hex_vectors_decode_and_encode(hex_apdu: str, expected: Com
     assert expected.encode() == raw
 
 
-def test_the_real_hc_select_and_read_are_the_public_bytes() -> None:
+def test_the_real_hc_select_and_read_are_the_public_readers_bytes() -> None:
     select = CommandApdu(0x00, 0xA4, 0x04, 0x00, cmd.HC_AID)
-    assert select.encode().hex().upper() == "00A4040010D158000001000000000000000011000" + "0"
-    assert CommandApdu.decode(cmd.HC_READ_PROFILE).encode() == bytes.fromhex("00CA1100020000")
+    assert select.encode() == public_readers.SELECT
+    assert cmd.HC_SELECT == public_readers.SELECT
+    assert CommandApdu.decode(cmd.HC_READ_PROFILE).encode() == public_readers.READ_PROFILE
 
 
 @given(
