@@ -53,7 +53,8 @@ class HcWithHca(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class HcLogout(Message):
-    """Back to 0; a physical card left in the reader is ignored until found again."""
+    """End the card's verification and PIN verification: 1 while a physical card is in the
+    reader, else 0; a virtual card is let go."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,29 +135,36 @@ class HcActor(CardHolderActor):
         self._publish()
 
     def arrived(self, seen: CardSeen) -> None:
-        """A physical card arrived: mode 1 (unless a virtual card is in use)."""
+        """A physical card arrived: mode 1. It is the newest patient: a virtual card gives way."""
         if self._virtual is not None:
-            return
+            self.log.info("hc.virtual_replaced", card_id=seen.identity.card_id)
+            self._virtual = None
         self._environment = seen.identity.environment
         self._pin = None
         self._set(HcType.PHYSICAL, HcStatus.PRESENT)
 
     def left(self) -> None:
-        """The physical card left: mode 0."""
+        """The physical card left: mode 0 (a virtual card in use stays)."""
         if self._virtual is None:
             self._pin = None
             self._set(HcType.NONE, HcStatus.NONE)
+
+    def drop_remote(self) -> None:
+        """Finalize: no virtual card is held any more."""
+        self._virtual = None
 
     def on_get_hc(self, message: GetHc, log: Any) -> HcView:
         """The HC's state."""
         has_pin = self._pin.has_pin if self._pin is not None else None
         verified = self._pin.verified if self._pin is not None else False
+        card_id = self.card_id
         if self._virtual is not None:
             has_pin, verified = self._virtual.card.has_pin, self._virtual.card.pin_verified
+            card_id = self._virtual.card.card_id
         return HcView(
             self._type,
             self._status,
-            self.card_id,
+            card_id,
             self.generation,
             self._environment,
             has_pin,
@@ -176,11 +184,8 @@ class HcActor(CardHolderActor):
         self._set(self._type, HcStatus.WITH_HCA)
 
     def on_hc_logout(self, message: HcLogout, log: Any) -> None:
-        """Mode 0."""
-        self._virtual = None
-        self._pin = None
-        self.release()
-        self._set(HcType.NONE, HcStatus.NONE)
+        """Logged out: 1 with a physical card in the reader (reset, PIN unverified), else 0."""
+        self._log_out(message)
 
     def on_hc_virtual_verify(self, message: HcVirtualVerify, log: Any) -> None:
         """The DC verifies the token (one of its uses) and binds the card here."""
@@ -191,9 +196,7 @@ class HcActor(CardHolderActor):
         """The transfer code; the card leaves this device."""
         binding = self._virtual_only()
         code = self._dc.vhc_export(message.session, binding.vhc_id, message.device_id)
-        self._virtual = None
-        self.card_id = None
-        self._set(HcType.NONE, HcStatus.NONE)
+        self._log_out(message)
         return code
 
     def on_hc_virtual_import(self, message: HcVirtualImport, log: Any) -> None:
@@ -267,7 +270,7 @@ class HcActor(CardHolderActor):
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
         card = self._card()
         self.converse(message, lambda c: card(c).update_marks(message.marks))
-        self.on_hc_logout(HcLogout(), log)
+        self._log_out(message)
 
     # --- helpers -------------------------------------------------------------
 
@@ -287,10 +290,19 @@ class HcActor(CardHolderActor):
 
         return session
 
+    def _log_out(self, message: Message) -> None:
+        """No verification survives: a physical card is reset, a virtual card let go."""
+        self._virtual = None
+        self._pin = None
+        if self.source is None:
+            self._set(HcType.NONE, HcStatus.NONE)
+            return
+        self.end_session(message)
+        self._selected.generation = -1  # a reset card has no application selected
+        self._set(HcType.PHYSICAL, HcStatus.PRESENT)
+
     def _take_virtual(self, binding: VirtualCardBinding) -> None:
         self._virtual = binding
-        self.card_id = binding.card.card_id
-        self._environment = None
         self._set(HcType.VIRTUAL, HcStatus.VERIFIED)
 
     def _virtual_only(self) -> VirtualCardBinding:

@@ -49,7 +49,12 @@ class HcaVerified(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class HcaVerifyPin(Message):
-    """Verify the PIN once (None: typed on the reader's pad), then have the DC check the card."""
+    """Verify the PIN once, then have the DC check the card.
+
+    On a reader with a PIN pad (the dedicated serial reader) the holder types
+    the PIN there and ``pin`` is never sent: clients in that mode send a
+    placeholder, and sending it would burn one of the card's three tries.
+    """
 
     pin: str | None
     session: str
@@ -131,6 +136,12 @@ class HcaActor(CardHolderActor):
         if self._type is not HcaType.MOBILE:
             self._set(HcaType.NONE, HcaStatus.NONE)
 
+    def drop_remote(self) -> None:
+        """Finalize: a mobile certificate is logged out."""
+        self._mobile = None
+        if self._type is HcaType.MOBILE:
+            self._set(HcaType.NONE, HcaStatus.NONE)
+
     def on_get_hca(self, message: GetHca, log: Any) -> HcaView:
         """The HCA's state."""
         return HcaView(self._type, self._status, self.card_id, self.generation, self._environment)
@@ -145,15 +156,19 @@ class HcaActor(CardHolderActor):
         """PIN once, never retried; then the DC checks the card's certificate (1420–1424)."""
         self._physical(message)
 
+        waiting = self._pad_waiting
+
         def verify(connection: CardConnection) -> bytes:
             hpc = HpcSession(connection)
             hpc.select()
-            if message.pin is None:
-                if not isinstance(connection, PinPad):
-                    raise errors.InvalidParameterError(
-                        "pin is required: this reader has no PIN pad"
-                    )
-                hpc.verify_pin_on_pad(connection)
+            if isinstance(connection, PinPad):
+                waiting(True)
+                try:
+                    hpc.verify_pin_on_pad(connection)
+                finally:
+                    waiting(False)
+            elif message.pin is None:
+                raise errors.InvalidParameterError("pin is required: this reader has no PIN pad")
             else:
                 hpc.verify_pin(message.pin)
             return hpc.certificates()[1].public_bytes(Encoding.DER)
@@ -245,6 +260,10 @@ class HcaActor(CardHolderActor):
             )
         if self.source is None:
             raise errors.BrokerError("no health-professional card", code=Code.HPC_MODE1_FAILED)
+
+    def _pad_waiting(self, waiting: bool) -> None:
+        """Say on the read model that the reader's PIN pad waits for the holder (thread-safe)."""
+        self.board.update(self.station, pin_pad_waiting=waiting)
 
     def _set(self, hca_type: HcaType, status: HcaStatus) -> None:
         self._type, self._status = hca_type, status

@@ -4,7 +4,9 @@ A station binds its card actors to reader slots when its device is
 connected. Readers report every arrival and departure (``CardSeen``, told);
 a card actor takes the cards of its kinds and forgets a card that left. A
 report it already had (same slot, same generation) changes nothing, so a
-verified card is never reset by a late duplicate.
+verified card is never reset by a late duplicate. A logout resets the card
+in its reader (its authentication and PIN verification end) but keeps it:
+a card still in the reader is present (state 1).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any, TypeVar
 
 from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded
 from actors.messages import Message
-from actors.reader import CardSeen, Converse, Probe
+from actors.reader import CardSeen, Converse, EndSession, Probe
+from broker.codes import Code
 from broker.errors import BrokerError
 from broker.state import StateBoard
 from broker.transport.base import CardConnection
@@ -46,8 +49,13 @@ class Seen(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Release(Message):
+    """Let go of everything (Finalize): every card session ends, nothing is held any more."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Redetect(Message):
-    """Look for a card in the bound slots again (after a logout left a card in the reader)."""
+    """Look for a card in the bound slots again (a card the monitors have not reported yet)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +76,6 @@ class CardHolderActor(BrokerActor):
         self.source: Source | None = None
         self.generation = 0
         self.card_id: str | None = None
-        self._released: tuple[str, str, int] | None = None  # a card logged out but still there
 
     # --- to be written by the HCA and HC actors -------------------------------------
 
@@ -79,6 +86,9 @@ class CardHolderActor(BrokerActor):
     def left(self) -> None:
         """Our card left, or the station released it (state 0)."""
         raise NotImplementedError
+
+    def drop_remote(self) -> None:
+        """Forget what is held without a card in a reader (a virtual card, a mobile certificate)."""
 
     # --- shared handlers ----------------------------------------------------------
 
@@ -100,15 +110,20 @@ class CardHolderActor(BrokerActor):
         return self.source
 
     def on_redetect(self, message: Redetect, log: Any) -> None:
-        """Probe the bound slots; a card found there becomes ours again."""
-        self._released = None
+        """Probe the bound slots for a card not reported yet."""
         self._probe_all(message)
 
-    def release(self) -> None:
-        """Let go of the card (logout): it is ignored until it is re-inserted or re-detected."""
-        if self.source is not None:
-            self._released = (self.source.reader.name, self.source.slot, self.generation)
+    def on_release(self, message: Release, log: Any) -> None:
+        """Finalize: end the card's session, drop what is held, watch no slot."""
+        self.end_session(message)
+        self.drop_remote()
+        self.sources = ()
         self._forget()
+
+    def end_session(self, message: Message) -> None:
+        """Reset our card in its reader: its authentication and PIN verification end."""
+        if self.source is not None:
+            self.source.reader.ask(message.child(EndSession(slot=self.source.slot)))
 
     # --- helpers ----------------------------------------------------------------
 
@@ -127,7 +142,7 @@ class CardHolderActor(BrokerActor):
 
     def _card_source(self) -> Source:
         if self.source is None:
-            raise BrokerError("no card", code=self.crash_code)
+            raise BrokerError("no card in the reader", code=Code.NO_CARD)
         return self.source
 
     def _conversation(self, message: Message, run: Callable[[CardConnection], Any]) -> Converse:
@@ -149,8 +164,6 @@ class CardHolderActor(BrokerActor):
         source = self._source_of(seen)
         if source is None:
             return
-        if (seen.reader, seen.slot, seen.generation) == self._released:
-            return  # the card we were told to let go of, reported again
         if seen.present and seen.identity.kind in self.kinds:
             if source == self.source and seen.generation == self.generation:
                 return  # a report we already have

@@ -57,6 +57,13 @@ class Rescan(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EndSession(Message):
+    """Reset the card in ``slot``: its authentication and PIN verification end (a logout)."""
+
+    slot: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReadClock(Message):
     """The reader's clock."""
 
@@ -132,6 +139,14 @@ class ReaderActor(BrokerActor):
         except CardAbsentError:
             self._drop(message.slot)
             raise
+
+    def on_end_session(self, message: EndSession, log: Any) -> None:
+        """Reset the card through its open connection; the next conversation powers it up."""
+        connection = self._connections.pop(message.slot, None)
+        if connection is not None:
+            with contextlib.suppress(BrokerError):
+                connection.reset()
+            log.info("reader.session_ended", slot=message.slot)
 
     def on_slot_changed(self, message: SlotChanged, log: Any) -> None:
         """A card arrived or left: tell the card actors what it is."""

@@ -42,7 +42,7 @@ from actors.hca import (
     HcaVerifyPin,
     HcaView,
 )
-from actors.holder import Bind, CurrentSource, Redetect, Source
+from actors.holder import Bind, CurrentSource, Redetect, Release, Source
 from actors.messages import Message
 from actors.reader import ReadClock
 from actors.sam import (
@@ -235,7 +235,15 @@ class StationActor(BrokerActor):
         rules.check_hca(function, self.board.get(self.station))
         if need.hc is not None and min(need.hc) is HcStatus.VERIFIED:
             self._authenticate_hc(message)
+        if need.hc_logout_first and self._hc_in_use():
+            # A new virtual card: whoever's card was in use is logged out first, so that
+            # nothing signed after this is the previous patient's.
+            self._hc.ask(message.child(HcLogout()))
         rules.check_hc(function, self.board.get(self.station))
+
+    def _hc_in_use(self) -> bool:
+        state = self.board.get(self.station)
+        return state.hc_status >= HcStatus.VERIFIED or state.hc_type is HcType.VIRTUAL
 
     def _authenticate_hca(self, message: Message) -> None:
         if self.board.get(self.station).hca_status >= HcaStatus.VERIFIED:
@@ -251,7 +259,7 @@ class StationActor(BrokerActor):
             return  # the HC actor published it: no need to ask (a pulled card fails the call)
         view: HcView = self._hc.ask(message.child(GetHc()))
         if view.status is HcStatus.NONE:
-            self._hc.ask(message.child(Redetect()))  # a card left in the reader after a logout
+            self._hc.ask(message.child(Redetect()))  # a card the monitors have not reported yet
             view = self._hc.ask(message.child(GetHc()))
         if view.status is not HcStatus.PRESENT or view.card_id is None:
             return
@@ -325,9 +333,10 @@ class StationActor(BrokerActor):
         self._remember(name)
 
     def _do_finalize(self, message: Call, log: Any) -> None:
+        """Release everything: every card session ends, no virtual card or mobile HCA is kept."""
         binding = self._binding_or_fail()
-        self._hca.ask(message.child(Bind(sources=())))
-        self._hc.ask(message.child(Bind(sources=())))
+        self._hca.ask(message.child(Release()))
+        self._hc.ask(message.child(Release()))
         self._devices.release(self.station, binding.device_name)
         self._binding = None
         self.on_start()

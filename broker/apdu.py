@@ -157,8 +157,9 @@ def error_for(sw: int, ins: int) -> errors.ApduError:
     detail = f"INS {ins:02X}"
     if sw & 0xFFF0 == 0x63C0:
         return errors.WrongPinError(sw, f"{detail}, {sw & 0x0F} tries left")
+    if sw == SW.AUTH_METHOD_BLOCKED:
+        return errors.PinBlockedError(sw, f"{detail}, blocked, 0 tries left")
     known: dict[int, type[errors.ApduError]] = {
-        SW.AUTH_METHOD_BLOCKED: errors.PinBlockedError,
         SW.SECURITY_STATUS_NOT_SATISFIED: errors.SecurityStatusError,
         SW.REFERENCE_DATA_NOT_USABLE: errors.NoPinSetError,
         SW.VERIFICATION_FAILED: errors.AuthenticationFailedError,

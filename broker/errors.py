@@ -66,6 +66,14 @@ class ReaderTimeoutError(ReaderError):
     """The reader did not answer within its I/O timeout."""
 
 
+class PinPadTimeoutError(ReaderTimeoutError):
+    """Nobody entered a PIN on the reader's pad in time."""
+
+
+class PinPadCancelledError(ReaderError):
+    """The person at the reader pressed Cancel on the PIN pad."""
+
+
 class PortOpenError(ReaderError):
     """The serial port could not be opened."""
 
@@ -96,9 +104,16 @@ class WrongPinError(ApduError):
 
 
 class PinBlockedError(ApduError):
-    """The PIN (or PUK) is blocked after too many wrong tries."""
+    """The PIN (or PUK) is blocked after too many wrong tries: 0 tries left.
+
+    The detail says so, so that a client can tell a locked card from a wrong PIN.
+    """
 
     default_code = Code.HPC_PIN_FAILED
+    tries_left = 0
+
+    def __init__(self, sw: int = 0x6983, detail: str = "", *, code: Code | None = None) -> None:
+        super().__init__(sw, detail or "blocked, 0 tries left: unblock it with the PUK", code=code)
 
 
 class SecurityStatusError(ApduError):

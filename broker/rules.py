@@ -2,8 +2,13 @@
 
 Each function names the state it needs. The station first tries to reach it
 by itself — a cloud SAM verifies itself with the DC, a present card is
-verified with the SAM — and then runs the function. Never automatic:
-physical SAM verification (failures lock the SAM) and any PIN.
+verified with the SAM, the health card in use is logged out for a new
+virtual card (manual, 可執行狀態: 若目前狀態沒有在模式 X 時,元件將會嘗試進入模式
+X) — and then runs the function. Never automatic: physical SAM verification
+(failures lock the SAM) and any PIN.
+
+Status reports what is true: HC 0 is no card (an empty reader, no virtual
+card); after a logout a physical card still in the reader is 1.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from broker.state import HcaStatus, HcStatus, HcType, SamStatus, SamType, Statio
 
 ANY_HC = (HcStatus.NONE, HcStatus.PRESENT, HcStatus.VERIFIED, HcStatus.WITH_HCA)
 HC_VERIFIED = (HcStatus.VERIFIED, HcStatus.WITH_HCA)
+HC_LOGGED_OUT = (HcStatus.NONE, HcStatus.PRESENT)  # no card, or a physical one logged out
 
 
 class Function(Enum):
@@ -62,6 +68,7 @@ class Need:
     hca: tuple[HcaStatus, ...] | None = None  # one of these, after automatic steps
     hc: tuple[HcStatus, ...] | None = None
     hc_pin_if_set: bool = False  # the HC's PIN must be verified when the card has one
+    hc_logout_first: bool = False  # the health card in use is logged out first (manual's 0)
     after: str = ""  # the state change, as the console's table shows it
 
 
@@ -94,8 +101,10 @@ RULES: dict[Function, Need] = {
         sam=SamStatus.VERIFIED,
         hca=(HcaStatus.PRESENT, HcaStatus.VERIFIED, HcaStatus.PIN_VERIFIED),
     ),
-    Function.HC_VIRTUAL_VERIFY: Need(sam=SamStatus.VERIFIED, hc=(HcStatus.NONE,), after="HC 0 → 2"),
-    Function.HC_LOGOUT: Need(hc=ANY_HC, after="HC → 0"),
+    Function.HC_VIRTUAL_VERIFY: Need(
+        sam=SamStatus.VERIFIED, hc=HC_LOGGED_OUT, hc_logout_first=True, after="HC 0 → 2"
+    ),
+    Function.HC_LOGOUT: Need(hc=ANY_HC, after="HC → 0 (1 while the card is in)"),
     Function.HC_BASIC: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED),
     Function.HC_SIGN: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED),
     Function.HC_THREE_CARD_SIGN: Need(
@@ -107,8 +116,12 @@ RULES: dict[Function, Need] = {
     Function.HC_PIN_CLEAR: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED, hc_pin_if_set=True),
     Function.HC_READ_VIRTUAL: Need(sam=SamStatus.VERIFIED),
     Function.HC_VIRTUAL_EXPORT: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED, after="HC 2 → 0"),
-    Function.HC_VIRTUAL_IMPORT: Need(sam=SamStatus.VERIFIED, hc=(HcStatus.NONE,), after="HC 0 → 2"),
-    Function.HC_UPDATE_MARKS: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED, after="HC 2 → 0"),
+    Function.HC_VIRTUAL_IMPORT: Need(
+        sam=SamStatus.VERIFIED, hc=HC_LOGGED_OUT, hc_logout_first=True, after="HC 0 → 2"
+    ),
+    Function.HC_UPDATE_MARKS: Need(
+        sam=SamStatus.VERIFIED, hc=HC_VERIFIED, after="HC 2 → 0 (1 while the card is in)"
+    ),
 }
 
 
@@ -136,10 +149,10 @@ def check_sam(function: Function, state: StationState) -> None:
     if need is None or state.sam_status >= need:
         return
     if state.sam_status is SamStatus.NONE:
-        raise PreconditionError("no SAM", code=Code.SAM_MODE1_FAILED)
+        raise PreconditionError("沒有安全模組 (no SAM)", code=Code.SAM_MODE1_FAILED)
     raise PreconditionError(
-        "the SAM is not verified with the data centre (a physical SAM is never verified "
-        "automatically: use SAM verification first)",
+        "請先驗證安全模組: 實體安全模組不會自動驗證 (the SAM is not verified with the data "
+        "centre; a physical SAM is never verified automatically: use SAM verification first)",
         code=Code.SAM_MODE2_FAILED,
     )
 
@@ -152,7 +165,8 @@ def check_hca(function: Function, state: StationState) -> None:
     wanted = min(allowed)
     if wanted is HcaStatus.NONE:
         raise PreconditionError(
-            "a health-professional card is already in use", code=Code.HPC_MODE1_FAILED
+            "請先登出目前的醫事人員卡 (a health-professional card is already in use)",
+            code=Code.HPC_MODE1_FAILED,
         )
     codes = {
         HcaStatus.PRESENT: Code.HPC_MODE1_FAILED,
@@ -160,9 +174,13 @@ def check_hca(function: Function, state: StationState) -> None:
         HcaStatus.PIN_VERIFIED: Code.HPC_MODE3_FAILED,
     }
     if state.hca_status is HcaStatus.NONE:
-        raise PreconditionError("no health-professional card", code=Code.HPC_MODE1_FAILED)
+        raise PreconditionError(
+            "讀卡機中沒有醫事人員卡 (no health-professional card in the reader)",
+            code=Code.NO_CARD,
+        )
+    hint = "請先驗證醫事人員卡 PIN 碼" if wanted is HcaStatus.PIN_VERIFIED else "醫事人員卡尚未驗證"
     raise PreconditionError(
-        f"needs the health-professional card in mode {int(wanted)}", code=codes[wanted]
+        f"{hint} (needs the health-professional card in mode {int(wanted)})", code=codes[wanted]
     )
 
 
@@ -172,12 +190,22 @@ def check_hc(function: Function, state: StationState) -> None:
     if need.hc is not None and state.hc_status not in need.hc:
         if min(need.hc) is HcStatus.NONE:
             raise PreconditionError(
-                "a health card is already in use: log it out first", code=Code.HC_MODE1_FAILED
+                "請先登出目前的健保卡 (a health card is already in use: log it out first)",
+                code=Code.HC_MODE1_FAILED,
             )
         if state.hc_status is HcStatus.NONE:
-            raise PreconditionError("no health card", code=Code.HC_MODE1_FAILED)
-        raise PreconditionError("the health card is not verified", code=Code.HC_MODE2_FAILED)
+            raise PreconditionError(
+                "讀卡機中沒有健保卡,也沒有虛擬健保卡 (no health card in the reader, "
+                "no virtual card)",
+                code=Code.NO_CARD,
+            )
+        raise PreconditionError(
+            "健保卡無法與安全模組驗證 (the health card is not verified)",
+            code=Code.HC_MODE2_FAILED,
+        )
     # A virtual card's PIN is the app's: its PIN functions are refused with 1526, not 1511.
     virtual = state.hc_type is HcType.VIRTUAL
     if need.hc_pin_if_set and not virtual and state.hc_has_pin and not state.hc_pin_verified:
-        raise PreconditionError("verify the card's PIN first", code=Code.HC_PIN_NOT_VERIFIED)
+        raise PreconditionError(
+            "請先驗證健保卡 PIN 碼 (verify the card's PIN first)", code=Code.HC_PIN_NOT_VERIFIED
+        )

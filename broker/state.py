@@ -83,6 +83,7 @@ class StationState:
     hc_status: HcStatus = HcStatus.NONE
     hc_has_pin: bool | None = None
     hc_pin_verified: bool = False
+    pin_pad_waiting: bool = False  # the reader's PIN pad waits for the holder to type
     degraded: str | None = None  # why, when restarts exceeded their limit
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class StationState:
                 "hasPin": self.hc_has_pin,
                 "pinVerified": self.hc_pin_verified,
             },
+            "pinPadWaiting": self.pin_pad_waiting,
             "degraded": self.degraded,
         }
 

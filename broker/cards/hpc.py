@@ -73,6 +73,9 @@ class HpcSession(CardSession):
             response = ResponseApdu.decode(pad.pin_pad_verify(header))
         except ValueError as exc:
             raise errors.TransportError("malformed PIN pad response") from exc
+        except (errors.PinPadTimeoutError, errors.PinPadCancelledError) as exc:
+            # Nothing reached the card: no try was used, the card did not reach mode 3.
+            raise type(exc)(exc.detail, code=Code.HPC_MODE3_FAILED) from exc
         checked(response, cmd.Ins.VERIFY)
 
     def set_pin(self, new_pin: str) -> None:

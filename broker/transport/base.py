@@ -44,6 +44,10 @@ class CardConnection(Protocol):
         """Release the card, leaving it powered where the transport allows."""
         ...
 
+    def reset(self) -> None:
+        """Reset the card and release it: its authentication and PIN verification end."""
+        ...
+
 
 class CardSlot(Protocol):
     """A place one card can sit."""

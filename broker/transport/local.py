@@ -80,6 +80,11 @@ class LocalSlot:
             raise CardAbsentError(f"card removed from {self._name}")
         return response
 
+    def _power_off(self, card: CardEmulator, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                card.power_off()
+
     def _notify(self, event: SlotEvent) -> None:
         if self._listener is not None:
             self._listener(event)
@@ -105,3 +110,7 @@ class LocalConnection:
 
     def close(self) -> None:
         """Nothing to release in process."""
+
+    def reset(self) -> None:
+        """Power the card off (if it is still the one connected); the next connect powers it up."""
+        self._slot._power_off(self._card, self._generation)

@@ -299,6 +299,13 @@ class PcscConnection:
         if card is not None:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
 
+    def reset(self) -> None:
+        """Disconnect with SCARD_RESET_CARD: the card's authentication and PIN state end."""
+        with self._lock:
+            card, self._card = self._card, None
+        if card is not None:
+            scard.SCardDisconnect(card, scard.SCARD_RESET_CARD)
+
     def __enter__(self) -> PcscConnection:
         """Use the connection in a ``with`` block."""
         return self

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -24,6 +24,8 @@ from broker.errors import (
     BrokerError,
     CardAbsentError,
     InvalidParameterError,
+    PinPadCancelledError,
+    PinPadTimeoutError,
     PortOpenError,
     ReaderError,
     ReaderTimeoutError,
@@ -61,14 +63,6 @@ POLL_SECONDS: Final = 0.02  # one read slice; a slice with no bytes means the li
 IDEMPOTENT: Final = frozenset({Command.STATUS, Command.GET_CLOCK, Command.INFO})
 
 T = TypeVar("T")
-
-
-class PinPadTimeoutError(ReaderTimeoutError):
-    """Nobody entered a PIN on the reader's pad in time."""
-
-
-class PinPadCancelledError(ReaderError):
-    """The person at the reader pressed Cancel on the PIN pad."""
 
 
 class GarbledReplyError(ReaderError):
@@ -224,6 +218,12 @@ class SerialReader:
                 command, bytes, slot=connection.slot, payload=payload, timeout=timeout
             )
 
+    def _power_off_if(self, connection: SerialConnection) -> None:
+        """Power off the card of ``connection`` if the slot still holds its power-up."""
+        with self._lock:
+            if self._epochs[connection.slot] == connection.epoch:
+                self.power_off(connection.slot)
+
     # --- one request, its reply, its retry ------------------------------
 
     def _call(
@@ -265,7 +265,10 @@ class SerialReader:
         if status == Status.NOT_POWERED:
             return CardAbsentError(f"card in {where} is not powered (reset or replaced)")
         if status == Status.PIN_PAD_TIMEOUT:
-            return PinPadTimeoutError(f"nobody entered a PIN on {self.name}'s pad in time")
+            return PinPadTimeoutError(
+                f"nobody typed the PIN on {self.name}'s PIN pad within "
+                f"{self.pin_pad_timeout:g} s (the reader's pin_pad_timeout)"
+            )
         if status == Status.PIN_PAD_CANCELLED:
             return PinPadCancelledError(f"PIN entry cancelled on {self.name}'s pad")
         if status == Status.BAD_FRAME:
@@ -409,6 +412,13 @@ class SerialConnection:
 
     def close(self) -> None:
         """Forget the connection; the card stays powered (its session state survives)."""
+        self._closed = True
+
+    def reset(self) -> None:
+        """Power the slot off, unless the card was reset or replaced already; then close."""
+        if not self._closed:
+            with suppress(CardAbsentError):
+                self.reader._power_off_if(self)
         self._closed = True
 
     def _check_open(self) -> None:

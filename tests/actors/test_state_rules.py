@@ -202,7 +202,7 @@ def test_physical_sam_is_never_verified_automatically(broker: RunningBroker, loc
     local(F.HC_LOGOUT)  # the one HC row that needs no SAM
     assert (state(broker).sam_status, state(broker).hc_status) == (
         SamStatus.PRESENT,
-        HcStatus.NONE,
+        HcStatus.PRESENT,  # logged out, and still in COM1's HC slot
     )
 
 
@@ -319,8 +319,9 @@ def test_hca_rows_pin_verify_basic_sign_set_pin_three_card_logout_and_sam_logout
     assert (after.sam_status, after.hca_status, after.hc_status) == (
         SamStatus.PRESENT,
         HcaStatus.PRESENT,
-        HcStatus.NONE,
+        HcStatus.PRESENT,  # logged out; the card is still in Virtual Reader 2
     )
+    assert not after.hc_pin_verified
 
 
 def test_wrong_hca_pins_are_tried_once_each_report_tries_left_and_block_at_three(
@@ -370,7 +371,7 @@ def test_hca_reset_pin_unblocks_a_card_from_hca_1_and_needs_a_card(
     gone = broker.board.wait_for("desk2", lambda s: s.hca_status is HcaStatus.NONE, 5.0)
     assert gone is not None
     reset = {"puk": "11111111", "newPin": "246802"}
-    assert code_of(lambda: desk2(F.HCA_RESET_PIN, **reset)) is Code.HPC_MODE1_FAILED
+    assert code_of(lambda: desk2(F.HCA_RESET_PIN, **reset)) is Code.NO_CARD  # 未置入卡片
 
 
 def test_mobile_hca_goes_0_to_3_and_back_and_cannot_sign(
@@ -379,7 +380,7 @@ def test_mobile_hca_goes_0_to_3_and_back_and_cannot_sign(
     kit_of(broker).local_slots["Virtual Reader 3"].remove()
     desk2(F.INITIAL)
     assert state(broker, "desk2").hca_status is HcaStatus.NONE
-    assert code_of(lambda: desk2(F.HCA_MOBILE_LOGOUT)) is Code.HPC_MODE1_FAILED  # needs 3
+    assert code_of(lambda: desk2(F.HCA_MOBILE_LOGOUT)) is Code.NO_CARD  # needs 3: no HCA at all
 
     person = next(p for p in HPCS if p.card_id == "100000291508")
     assertion = make_mobile_assertion(person, TEST_HOSPITAL, time.time())
@@ -421,19 +422,24 @@ def test_hc_rows_verify_a_present_card_automatically_then_basic_sign_and_logout(
     signed = desk2(F.HC_SIGN, **SIGN)
     assert (signed["hcId"], signed["hcIdNo"]) == (DESK2_HC, "A123456789")
 
-    desk2(F.HC_LOGOUT)  # from 2
-    assert state(broker, "desk2").hc_status is HcStatus.NONE
-    desk2(F.HC_LOGOUT)  # any state, 0 included
-    assert state(broker, "desk2").hc_status is HcStatus.NONE
-    assert desk2(F.HC_BASIC)["cardId"] == DESK2_HC  # the card left in the reader, found again
+    desk2(F.HC_LOGOUT)  # from 2: logged out, the card is still in the reader (manual: 1 已置入)
+    assert (state(broker, "desk2").hc_type, state(broker, "desk2").hc_status) == (
+        HcType.PHYSICAL,
+        HcStatus.PRESENT,
+    )
+    desk2(F.HC_LOGOUT)  # any state
+    assert state(broker, "desk2").hc_status is HcStatus.PRESENT
+    assert desk2(F.HC_BASIC)["cardId"] == DESK2_HC  # verified again on the way: 1 → 2
     assert state(broker, "desk2").hc_status is HcStatus.VERIFIED
 
     kit_of(broker).local_slots["Virtual Reader 2"].remove()
     gone = broker.board.wait_for("desk2", lambda s: s.hc_status is HcStatus.NONE, 5.0)
     assert gone is not None
+    desk2(F.HC_LOGOUT)  # an empty reader: 0
+    assert state(broker, "desk2").hc_status is HcStatus.NONE
     for function in (F.HC_BASIC, F.HC_SIGN, F.HC_PIN_STATUS, F.HC_UPDATE_MARKS):
         code = refusal(desk2, function)
-        assert code is Code.HC_MODE1_FAILED, function
+        assert code is Code.NO_CARD, function  # 未置入卡片, not 1500 (a card that fails)
 
 
 def test_hc_pin_set_and_clear_need_a_set_pin_verified_first(
@@ -472,12 +478,13 @@ def test_physical_hc_pin_set_without_a_pin_marks_update_and_no_export(
     assert state(broker).hc_status is HcStatus.VERIFIED
 
     assert card.marks == bytes(len(card.marks))
-    local(F.HC_UPDATE_MARKS)  # 2 → 0
+    local(F.HC_UPDATE_MARKS)  # 2 → logged out (the manual's "→ 0"); the card is still in
     assert card.marks != bytes(len(card.marks))
-    assert state(broker).hc_status is HcStatus.NONE
+    assert state(broker).hc_status is HcStatus.PRESENT
+    assert not card.authenticated  # the card was reset: its verification ended
 
 
-def test_virtual_hc_verify_needs_hc_0_and_read_leaves_the_token_usable(
+def test_virtual_hc_verify_logs_out_the_card_in_use_and_read_leaves_the_token_usable(
     broker: RunningBroker, desk2: Call
 ) -> None:
     desk2(F.INITIAL)
@@ -486,19 +493,21 @@ def test_virtual_hc_verify_needs_hc_0_and_read_leaves_the_token_usable(
     read = desk2(F.HC_READ_VIRTUAL, token=qr)  # SAM 2 only; no HC state involved
     assert (read["cardId"], read["name"]) == (VIRTUAL_PERSON, "吳佳蓉")
     assert state(broker, "desk2").hc_status is before.hc_status is HcStatus.PRESENT
-    assert code_of(lambda: desk2(F.HC_VIRTUAL_VERIFY, token=qr)) is Code.HC_MODE1_FAILED
-    assert state(broker, "desk2").hc_type is HcType.PHYSICAL  # the physical card is in use
+    assert desk2(F.HC_SIGN, **SIGN)["hcId"] == DESK2_HC  # the physical card, verified: 2
 
-    desk2(F.HC_LOGOUT)
+    # Manual, 可執行狀態: a function needing HC 0 reaches it: the card in use is logged out.
     desk2(F.HC_VIRTUAL_VERIFY, token=qr)  # the same token: reading did not use it up
     after = state(broker, "desk2")
     assert (after.hc_type, after.hc_status) == (HcType.VIRTUAL, HcStatus.VERIFIED)
+    assert not hc(broker, DESK2_HC).authenticated  # the physical card was reset
     basic = desk2(F.HC_BASIC)
     assert (basic["cardId"], basic["dateIssue"]) == (VIRTUAL_PERSON, None)
     assert desk2(F.HC_SIGN, **SIGN)["hcId"] == VIRTUAL_PERSON
     second = token(broker, DESK2_HC)
-    assert code_of(lambda: desk2(F.HC_VIRTUAL_VERIFY, token=second)) is Code.HC_MODE1_FAILED
-    assert desk2(F.HC_BASIC)["cardId"] == VIRTUAL_PERSON  # still the first virtual card
+    desk2(F.HC_VIRTUAL_VERIFY, token=second)  # the next patient: the first one is let go
+    assert desk2(F.HC_BASIC)["cardId"] == DESK2_HC
+    assert desk2(F.HC_SIGN, **SIGN)["hcId"] == DESK2_HC
+    assert state(broker, "desk2").hc_type is HcType.VIRTUAL
 
 
 def test_virtual_hc_refuses_pin_functions_1526_and_marks_update_1515(
@@ -531,15 +540,13 @@ def test_virtual_hc_export_2_to_0_and_import_0_to_2_on_another_station_of_the_ho
     code = desk2(F.HC_VIRTUAL_EXPORT)["transferCode"]
     assert code
     after = state(broker, "desk2")
-    assert (after.hc_type, after.hc_status) == (HcType.NONE, HcStatus.NONE)
+    assert (after.hc_type, after.hc_status) == (HcType.PHYSICAL, HcStatus.PRESENT)  # its card
 
     local(F.INITIAL, name="COM1")  # the physical test SAM of the same hospital
     assert code_of(lambda: local(F.HC_VIRTUAL_IMPORT, transferCode=code)) is Code.SAM_MODE2_FAILED
     local(F.SAM_VERIFY)
-    assert state(broker).hc_status is HcStatus.PRESENT  # the card in COM1
-    assert code_of(lambda: local(F.HC_VIRTUAL_IMPORT, transferCode=code)) is Code.HC_MODE1_FAILED
-    local(F.HC_LOGOUT)
-    local(F.HC_VIRTUAL_IMPORT, transferCode=code)
+    assert local(F.HC_SIGN, **SIGN)["hcId"] == COM1_HC  # the card in COM1, in use
+    local(F.HC_VIRTUAL_IMPORT, transferCode=code)  # logs the card in COM1 out first
     after = state(broker)
     assert (after.hc_type, after.hc_status) == (HcType.VIRTUAL, HcStatus.VERIFIED)
     assert local(F.HC_BASIC)["cardId"] == VIRTUAL_PERSON

@@ -19,6 +19,7 @@ from broker.cards.hc import HealthCardSession
 from broker.cards.session import pin_apdu
 from broker.emulators.kit import CardKit
 from broker.transport.local import LocalConnection, LocalSlot
+from tests import public_readers
 
 HC_ID = "900000000711"  # the manual's test patient
 PIN = "123456"
@@ -102,7 +103,7 @@ def test_select_and_read_profile_are_traced_with_the_public_bytes(
     session.select()
     session.read_profile()
     select, select_answer, read, read_answer = apdu_lines(stream)
-    assert select["apdu"] == "00 A4 04 00 10 D1 58 00 00 01 00 00 00 00 00 00 00 00 11 00 00"
+    assert select["apdu"] == public_readers.SELECT.hex(" ").upper()
     assert select_answer["sw"] == "9000"
     assert read["apdu"] == "00 CA 11 00 02 00 00"
     assert read_answer["length"] == 57
