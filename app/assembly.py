@@ -163,7 +163,7 @@ def _sim(
     emulators: dict[str, SerialReaderEmulator] = {}
     for serial in config.serial:
         emulator, spec, monitor = _sim_serial(
-            serial.name, config.sim.serial.get(serial.name, {}), cards, closers
+            serial, config.sim.serial.get(serial.name, {}), cards, closers
         )
         emulators[serial.name] = emulator
         assert isinstance(spec.clock, SerialReader)
@@ -242,7 +242,7 @@ def pcsc_hardware(exclude: set[str], closers: Closers) -> tuple[list[ReaderSpec]
 def open_serial_reader(serial: SerialConfig, closers: Closers) -> SerialReader:
     """A serial NHI reader at its configured port; if the port is missing now, its
     monitor keeps trying to open it (a USB adapter plugged in later)."""
-    reader = SerialReader(serial.url, name=serial.name)
+    reader = SerialReader(serial.url, name=serial.name, pin_pad_timeout=serial.pin_pad_timeout)
     try:
         reader.open()
     except PortOpenError as exc:
@@ -269,10 +269,11 @@ def cloud_sam_slot(file: CloudSamFile) -> CardSlot:
 
 
 def _sim_serial(
-    name: str, cards_by_slot: dict[str, str], cards: CardKit, closers: Closers
+    serial: SerialConfig, cards_by_slot: dict[str, str], cards: CardKit, closers: Closers
 ) -> tuple[SerialReaderEmulator, ReaderSpec, MonitorSpec]:
-    emulator = SerialReaderEmulator(name)
-    reader = SerialReader(emulator.start(), name=name)
+    name = serial.name
+    emulator = SerialReaderEmulator(name, pin_pad_timeout=serial.pin_pad_timeout)
+    reader = SerialReader(emulator.start(), name=name, pin_pad_timeout=serial.pin_pad_timeout)
     reader.open()
     closers.append(emulator.stop)
     closers.append(reader.close)

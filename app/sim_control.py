@@ -6,6 +6,7 @@ Every refusal is an ``InvalidParameterError`` (1704) naming the field at fault.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,11 +15,13 @@ from app.assembly import RunningBroker, SimKit
 from broker.config import LOCAL
 from broker.emulators.card import CardEmulator
 from broker.emulators.dc.simulator import Contract, DcRefusedError
+from broker.emulators.dc.tokens import MAX_USES
 from broker.errors import InvalidParameterError
 from broker.transport.serial_frames import Slot
 
 ROLES = {Slot.SAM: "sam", Slot.HPC: "hpc", Slot.HC: "hc"}
 MAX_LATENCY_MS = 60_000
+MAX_VHC_VERIFICATIONS = MAX_USES
 _moving = threading.Lock()  # one insert or removal at a time: a card is never in two readers
 
 
@@ -101,6 +104,29 @@ def virtual_hc_token(broker: RunningBroker, card_id: str) -> str:
     return kit.dc.dc.issue_token(card_id)
 
 
+def pin_pad(broker: RunningBroker, reader: str, pin: str | None, cancel: bool) -> None:
+    """Type on (or cancel) an emulated serial reader's PIN pad while a verification waits.
+
+    Refused when the pad is not waiting: a PIN typed ahead would be taken by a
+    verification nobody is watching.
+    """
+    kit = kit_of(broker)
+    emulator = kit.serial.get(reader)
+    if emulator is None:
+        known = ", ".join(sorted(kit.serial)) or "none"
+        raise InvalidParameterError(
+            f"reader {_shown(reader)} is not a serial reader of the kit ({known})"
+        )
+    if not emulator.pin_pad.prompting.is_set():
+        raise InvalidParameterError(f"{reader}'s PIN pad is not waiting for a PIN")
+    if cancel:
+        emulator.pin_pad.cancel()
+    elif pin:
+        emulator.pin_pad.enter(pin)
+    else:
+        raise InvalidParameterError("pin is required (or cancel: true)")
+
+
 def set_dc_fault(
     broker: RunningBroker, latency_ms: int | None = None, down: bool | None = None
 ) -> dict[str, Any]:
@@ -114,6 +140,16 @@ def set_dc_fault(
     if down is not None:
         changes["down"] = down
     return kit.dc.set_faults(**changes)
+
+
+def set_vhc_verifications(broker: RunningBroker, count: int) -> int:
+    """How often the simulated DC lets one QR token be verified (then 1525)."""
+    kit = kit_of(broker)
+    if not 1 <= count <= MAX_VHC_VERIFICATIONS:
+        raise InvalidParameterError(f"vhcVerifications must be 1 to {MAX_VHC_VERIFICATIONS}")
+    dc = kit.dc.dc
+    dc.settings = dataclasses.replace(dc.settings, vhc_verifications=count)
+    return count
 
 
 def set_contract(broker: RunningBroker, sam_id: str, state: str) -> None:

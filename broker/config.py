@@ -50,6 +50,7 @@ class SerialConfig:
 
     name: str
     url: str
+    pin_pad_timeout: float = 30.0  # seconds the broker waits for a PIN typed on the reader
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
         pcsc=bool(raw.get("pcsc", {}).get("enabled", False)),
         dc=DcSettings(str(dc.get("url", "sim")), float(dc.get("timeout", 5.0)), dc.get("ca_file")),
         stations=tuple(_station(s) for s in raw.get("stations", [{"name": LOCAL}])),
-        serial=tuple(SerialConfig(str(s["name"]), str(s["url"])) for s in raw.get("serial", [])),
+        serial=tuple(_serial(s) for s in raw.get("serial", [])),
         restart=RestartPolicy(**restart),
         sim=SimConfig(
             readers=dict(sim.get("readers", {})),
@@ -179,6 +180,13 @@ def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"[{name}] must be a table")
     return value
+
+
+def _serial(raw: dict[str, Any]) -> SerialConfig:
+    timeout = raw.get("pin_pad_timeout", 30.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError("serial.pin_pad_timeout: expected a number of seconds above 0")
+    return SerialConfig(str(raw["name"]), str(raw["url"]), float(timeout))
 
 
 def _station(raw: dict[str, Any]) -> StationConfig:

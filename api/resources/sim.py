@@ -34,6 +34,25 @@ FAULT = body(
         "down": {"type": "boolean", "description": "refuse every connection"},
     }
 )
+DC_SETTINGS = body(
+    {
+        "vhcVerifications": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": sim_control.MAX_VHC_VERIFICATIONS,
+            "description": "how often one QR token may be verified (then 1525); default 3",
+        }
+    },
+    ("vhcVerifications",),
+)
+PIN_PAD = body(
+    {
+        "reader": NAME,
+        "pin": {"type": "string", "pattern": "^[0-9]{1,16}$", "description": "the digits typed"},
+        "cancel": {"type": "boolean", "description": "press Cancel instead"},
+    },
+    ("reader",),
+)
 CONTRACT = body(
     {
         "samId": {"type": "string", "minLength": 1, "maxLength": 40},
@@ -111,6 +130,14 @@ def _fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
     return sim_control.set_dc_fault(broker, args.get("latencyMs"), args.get("down"))
 
 
+def _dc_settings(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+    return {"vhcVerifications": sim_control.set_vhc_verifications(broker, args["vhcVerifications"])}
+
+
+def _pin_pad(broker: RunningBroker, args: dict[str, Any]) -> None:
+    sim_control.pin_pad(broker, args["reader"], args.get("pin"), bool(args.get("cancel")))
+
+
 def _contract(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
     sim_control.set_contract(broker, args["samId"], args["state"])
     return {"samId": args["samId"], "state": args["state"]}
@@ -124,6 +151,8 @@ PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
     ("VirtualHc/Token", TOKEN, _token),
     ("Dc/Fault", FAULT, _fault),
     ("Sam/Contract", CONTRACT, _contract),
+    ("PinPad", PIN_PAD, _pin_pad),
+    ("Dc/Settings", DC_SETTINGS, _dc_settings),
 )
 
 
@@ -183,6 +212,24 @@ DOCS: tuple[PathDoc, ...] = (
         TAG,
         request=FAULT,
         reply=FAULTS,
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Dc/Settings",
+        "how often the simulated data centre lets one QR token be verified (sim profile only)",
+        TAG,
+        request=DC_SETTINGS,
+        reply={"vhcVerifications": {"type": "integer"}},
+        codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/PinPad",
+        "type on (or cancel) an emulated serial reader's PIN pad while a verification waits "
+        "(Status shows pinPadWaiting; sim profile only)",
+        TAG,
+        request=PIN_PAD,
         codes=INVALID,
     ),
     PathDoc(

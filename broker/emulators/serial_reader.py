@@ -60,6 +60,19 @@ class PinPad:
         self.timeout = timeout
         self.prompting = threading.Event()
         self._entries: queue.Queue[object] = queue.Queue()
+        self._prompts = 0  # how many times the reader has asked for a PIN
+        self._asked = threading.Condition()
+
+    def wait_for_prompt(self, seen: int, timeout: float) -> int | None:
+        """Wait until the reader asks for a PIN for the ``seen + 1``-th time or later.
+
+        Returns the number of prompts so far (pass it back next time), or None
+        on timeout: one entry per prompt, never a PIN typed ahead.
+        """
+        with self._asked:
+            if not self._asked.wait_for(lambda: self._prompts > seen, timeout):
+                return None
+            return self._prompts
 
     def enter(self, pin: str) -> None:
         """The person types ``pin`` (digits) and presses Enter."""
@@ -82,6 +95,9 @@ class PinPad:
     def take(self, stop: threading.Event) -> str | Status:
         """Wait for the next entry: the PIN, or PIN_PAD_TIMEOUT / PIN_PAD_CANCELLED."""
         self.prompting.set()
+        with self._asked:
+            self._prompts += 1
+            self._asked.notify_all()
         try:
             return self._take(stop)
         finally:

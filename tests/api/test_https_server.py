@@ -31,6 +31,7 @@ from broker.codes import Code
 from broker.state import HcStatus
 from broker.transport.serial_frames import Slot
 from tests.conftest import SETTLE
+from tests.pin_pad import PadTypist
 
 COM1_DOCTOR_PIN, COM1_DOCTOR_PUK = "222222", "22222222"
 COM1_HC, COM1_DOCTOR, COM1_SAM = "900000000735", "100000291539", "900000000101"
@@ -157,7 +158,7 @@ DOCTOR_SIGNS: list[Step] = [
     ("POST", "/api/common/v1/Initial", {"name": "COM1"}, Code.ALREADY_INITIALIZED, None),
     ("POST", "/api/sam/v1/Verification", {}, Code.OK, None),
     ("POST", "/api/sam/v1/Signature", SIGN, Code.OK, signed("hospitalId")),
-    ("POST", "/api/hpc/v1/Verification/Hpc", {"pin": COM1_DOCTOR_PIN}, Code.OK, None),
+    ("POST", "/api/hpc/v1/Verification/Hpc", {"pin": "000000"}, Code.OK, None),  # a placeholder
     ("POST", "/api/hpc/v1/Signature", SIGN, Code.OK, signed("hpcId", "hpcIdNo")),
     ("POST", "/api/hc/v1/Signature/Hc", SIGN, Code.OK, fields(hcId=COM1_HC)),
     ("POST", "/api/hc/v1/Signature/HpcHc", SIGN, Code.OK, fields(hcId=COM1_HC, hpcId=COM1_DOCTOR)),
@@ -208,7 +209,8 @@ def virtual_card_then_goodbye(token: dict[str, Any]) -> list[Step]:
 def test_a_his_session_over_https_takes_every_star_path_in_order(
     server: RunningServer, his: HisClient
 ) -> None:
-    run(his, DOCTOR_SIGNS)
+    with PadTypist(kit_of(server).serial["COM1"], COM1_DOCTOR_PIN):  # 專屬讀卡機: on the pad
+        run(his, DOCTOR_SIGNS)
     reinsert_com1_hc(server)
     run(his, PATIENT_CAME_BACK)
     token = {"token": kit_of(server).dc.dc.issue_token(VIRTUAL_PERSON)}  # a patient's QR code

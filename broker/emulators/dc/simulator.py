@@ -65,12 +65,15 @@ class SamAccount:
 
 @dataclass(frozen=True)
 class DcSettings:
-    """Lifetimes, in seconds."""
+    """Lifetimes, in seconds, and how often one QR token may be verified."""
 
     session_seconds: float = 8 * 3600
     challenge_seconds: float = 60
     hca_challenge_seconds: float = 60
     transfer_seconds: float = 600
+    # A clinic system verifies one token at registration, record writing and a refund;
+    # beyond that: 1525 (虛擬卡 Token 已超過驗證次數).
+    vhc_verifications: int = 3
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ class DataCentre:
         """Verify the token (one use of it) and bind the card to this device."""
         session = self.session(session_token)
         payload = open_token(token, self._token_keys, self.clock())
-        self._uses.consume(payload)
+        self._uses.consume(payload, self.settings.vhc_verifications)
         return self._bind(card_of(payload), session.hospital_id, device_id)
 
     def vhc_export(self, session_token: str, vhc_id: str, device_id: str) -> str:

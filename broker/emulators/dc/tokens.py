@@ -41,7 +41,7 @@ VERSION = 1
 AAD = b"nhi-vhc-token/1"
 QR_TTL = 300  # seconds a QR code stays usable (news reports: about 5 minutes)
 CARD_TTL = 30 * 86400
-MAX_USES = 3
+MAX_USES = 10  # the most a token allows; the DC's own setting is lower (DcSettings)
 KEY_LENGTH = 32  # AES-256
 
 
@@ -235,11 +235,12 @@ class UseCounter:
         self._uses: dict[str, int] = {}
         self._exp: dict[str, int] = {}
 
-    def consume(self, payload: TokenPayload) -> None:
-        """Count one verification, or raise 1525 if the token's uses are spent."""
+    def consume(self, payload: TokenPayload, limit: int | None = None) -> None:
+        """Count one verification, or raise 1525 once the token's uses (and ``limit``) are spent."""
+        allowed = payload.max_uses if limit is None else min(limit, payload.max_uses)
         with self._lock:
             used = self._uses.get(payload.tid, 0)
-            if used >= payload.max_uses:
+            if used >= allowed:
                 raise VhcTokenError(
                     f"token already verified {used} times", code=Code.VHC_TOKEN_OVERUSED
                 )
