@@ -102,6 +102,10 @@ class Devices(Protocol):
         """Unbind it."""
         ...
 
+    def shared_with(self, station: str, name: str) -> list[str]:
+        """The other stations bound to device ``name`` now (a cloud SAM may be shared)."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Call(Message):
@@ -337,6 +341,9 @@ class StationActor(BrokerActor):
         binding = self._binding_or_fail()
         self._hca.ask(message.child(Release()))
         self._hc.ask(message.child(Release()))
+        if not self._devices.shared_with(self.station, binding.device_name):
+            # Its DC session ends too; a cloud SAM another workstation uses stays verified.
+            binding.sam.ask(message.child(LogoutSam()))
         self._devices.release(self.station, binding.device_name)
         self._binding = None
         self.on_start()

@@ -268,6 +268,11 @@ class Supervisor:
         with self._lock:
             self._bindings.pop(station, None)
 
+    def shared_with(self, station: str, name: str) -> list[str]:
+        """The other stations bound to device ``name`` now."""
+        with self._lock:
+            return [s for s, b in self._bindings.items() if s != station and b.device_name == name]
+
     # --- building actors ----------------------------------------------------------------
 
     def _register(

@@ -104,7 +104,7 @@ RULES: dict[Function, Need] = {
     Function.HC_VIRTUAL_VERIFY: Need(
         sam=SamStatus.VERIFIED, hc=HC_LOGGED_OUT, hc_logout_first=True, after="HC 0 → 2"
     ),
-    Function.HC_LOGOUT: Need(hc=ANY_HC, after="HC → 0 (1 while the card is in)"),
+    Function.HC_LOGOUT: Need(hc=ANY_HC, after="HC → 0 (卡片仍在讀卡機中為 1)"),
     Function.HC_BASIC: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED),
     Function.HC_SIGN: Need(sam=SamStatus.VERIFIED, hc=HC_VERIFIED),
     Function.HC_THREE_CARD_SIGN: Need(
@@ -120,7 +120,7 @@ RULES: dict[Function, Need] = {
         sam=SamStatus.VERIFIED, hc=HC_LOGGED_OUT, hc_logout_first=True, after="HC 0 → 2"
     ),
     Function.HC_UPDATE_MARKS: Need(
-        sam=SamStatus.VERIFIED, hc=HC_VERIFIED, after="HC 2 → 0 (1 while the card is in)"
+        sam=SamStatus.VERIFIED, hc=HC_VERIFIED, after="HC 2 → 0 (卡片仍在讀卡機中為 1)"
     ),
 }
 

@@ -71,6 +71,13 @@ export function showResult(element, label, reply) {
   const code = document.createElement("code");
   code.textContent = codeText(reply.statusCode);
   element.append(code, ` ${reply.message ?? ""}`);
+  if (reply.statusCode !== 0 && reply.detail) {
+    // The manual's message alone can be vague (1500): the broker's detail says what to do.
+    const detail = document.createElement("span");
+    detail.className = "detail";
+    detail.textContent = reply.detail;
+    element.append(detail);
+  }
 }
 
 /** A call is under way: the previous result goes. */

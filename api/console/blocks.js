@@ -40,6 +40,7 @@ export function ruleCells(rule) {
   const hca = transition(rule.after, "HCA") ?? accepted(rule.hca, TOP.HCA);
   let hc = transition(rule.after, "HC") ?? accepted(rule.hc, TOP.HC);
   if (rule.hcPinIfSet) hc = `${hc}，已驗 PIN`;
+  if (rule.hcLogoutFirst) hc = `${hc} (先登出目前的健保卡)`;
   return [rule.label, initCell(rule), sam, hca, hc];
 }
 
@@ -140,6 +141,22 @@ function fillOutputs(outputs, fields) {
       const raw = fields[field.dataset.field];
       const format = FORMAT[field.dataset.format];
       field.textContent = format ? format(raw) : (raw ?? "");
+    }
+  }
+}
+
+/** Forget what a page shows of a person (basic data, signatures, PIN state, results):
+ *  their card has gone, been logged out, or the broker can no longer be reached. */
+export function clearPage(root, name) {
+  const page = root.querySelector(`#page-${name}`);
+  if (!page) return;
+  for (const block of page.querySelectorAll(".block")) {
+    clearOutputs(block.querySelectorAll("[data-out]"));
+    const result = block.querySelector("[data-result]");
+    if (result && !result.classList.contains("pending")) {
+      result.replaceChildren();
+      result.className = "result";
+      delete result.dataset.code;
     }
   }
 }

@@ -2,7 +2,7 @@
 // when the stream is down), the shared 狀態 and API 呼叫記錄 blocks.
 
 import { call, on, request, showResult } from "./api.js";
-import { initBlocks } from "./blocks.js";
+import { clearPage, initBlocks } from "./blocks.js";
 import { CODES } from "./codes.js";
 import { HC, HCA, SAM, kindName } from "./labels.js";
 import { SETTINGS_ACTIONS, initSettings, loadSettings } from "./settings.js";
@@ -180,6 +180,13 @@ function setPageConnected(connected) {
   if (connected === pageConnected && document.body.dataset.connected !== undefined) return;
   pageConnected = connected;
   document.body.dataset.connected = String(connected);
+  if (!connected) {
+    // Nothing shown of a person outlives the connection: the states are unknown now.
+    const pages = document.querySelector(".pages");
+    clearPage(pages, "hc");
+    clearPage(pages, "hca");
+    lastStatus = null;
+  }
   const text = connected ? "已連接" : "未連接";
   const title = `主控台頁面與元件${connected ? "已連線" : "已斷線"}`;
   setIndicator("ind-page", connected, text, null, title);
@@ -214,14 +221,33 @@ function renderStatus() {
   }
   $("#st-hc-pin").textContent = status.hc?.hasPin === true ? "有" : "無";
   $("#st-hc-pin-verified").textContent = status.hc?.pinVerified === true ? "是" : "否";
+  $("#st-pin-pad").hidden = !(pageConnected && status.pinPadWaiting === true);
   const degraded = $("#st-degraded");
   degraded.hidden = !status.degraded;
   degraded.textContent = status.degraded ? `元件降級運作：${status.degraded}` : "";
 }
 
+/** Whether a card's holder has gone since `before`: the card left, was logged out or
+ *  replaced (its state fell to 1 or 0, or its kind changed). */
+function holderGone(before, after) {
+  if (!before) return false;
+  const was = before.status ?? 0;
+  const now = after?.status ?? 0;
+  return (was > now && now <= 1) || (was > 0 && (after?.type ?? 0) !== (before.type ?? 0));
+}
+
+function forgetGonePeople(before, after) {
+  const pages = document.querySelector(".pages");
+  const released = before?.initialized && !after?.initialized;
+  if (released || holderGone(before?.hc, after?.hc)) clearPage(pages, "hc");
+  if (released || holderGone(before?.hpc, after?.hpc)) clearPage(pages, "hca");
+}
+
 function applyStatus(status) {
   if (!status || typeof status !== "object") return;
+  const before = lastStatus;
   lastStatus = status.sam ? status : (status.status ?? lastStatus);
+  forgetGonePeople(before, lastStatus);
   renderStatus();
 }
 

@@ -159,8 +159,18 @@ def test_a_full_clinic_morning(page: Page, server: LiveServer, tmp_path: Path) -
     pin = pin_block.locator("input[name='pin']")
     expect(pin).to_have_attribute("type", "password")
     expect(pin).to_have_attribute("autocomplete", "off")
-    pin.fill("222222")
-    press(pin_block, "驗證 PIN 碼")
+    pin.fill("000000")  # on the dedicated reader this field is never sent to the card
+    pin_block.get_by_role("button", name="驗證 PIN 碼", exact=True).click()
+    pad = page.locator("#st-pin-pad")
+    expect(pad).to_have_text("請在讀卡機的 PIN 鍵盤上輸入 PIN 碼", timeout=LIVE)
+    shoot(page, "04-hca-pin-pad-waiting")
+    # The doctor types the PIN on the reader (the emulated pad, through the sim API).
+    assert api(server, "POST", "/api/sim/v1/PinPad", {"reader": "COM1", "pin": "222222"}) == {
+        "statusCode": 0,
+        "message": "成功",
+    }
+    expect(pin_block.locator("[data-result]")).to_have_attribute("data-code", "0000")
+    expect(pad).to_be_hidden(timeout=LIVE)
     expect(pin).to_have_value("")
     expect(indicator(page, "hca")).to_have_text(re.compile(r"醫師卡\s*3"), timeout=LIVE)
     hca_basic = block(page, "hca", "基本資料")
@@ -313,6 +323,45 @@ def test_a_failed_call_shows_its_code_and_the_manuals_message(page: Page) -> Non
     expect(log_rows(page).first).to_contain_text("1000")
 
 
+def test_the_console_forgets_a_patient_whose_card_is_pulled_or_logged_out(
+    page: Page, server: LiveServer
+) -> None:
+    assert api(server, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
+    go(page, "sam")
+    press(block(page, "sam", "驗證及登出"), "驗證安全模組")
+    go(page, "hc")
+    basic = block(page, "hc", "基本資料")
+    sign = block(page, "hc", "簽章")
+    press(basic, "讀取基本資料")
+    press(sign, "簽章")
+    expect(field(basic, "姓名")).to_have_text("陳美玲")
+    expect(sign.locator("pre.json")).not_to_be_empty()
+
+    # Logged out (by another program of the clinic): her data goes from the page.
+    assert api(server, "DELETE", "/api/hc/v1/Logout")["statusCode"] == 0
+    expect(field(basic, "姓名")).to_have_text("", timeout=LIVE)
+    expect(sign.locator("pre.json")).to_be_empty()
+    expect(basic.locator("[data-result]")).not_to_have_attribute("data-code", "0000")
+    expect(page.locator("#st-hc")).to_have_text("已置入 (1)")  # her card is still in the reader
+
+    # Read again, then pulled out: gone again.
+    press(basic, "讀取基本資料")
+    expect(field(basic, "姓名")).to_have_text("陳美玲")
+    assert api(server, "POST", "/api/sim/v1/Remove", {"reader": "COM1 HC"})["statusCode"] == 0
+    expect(field(basic, "姓名")).to_have_text("", timeout=LIVE)
+    expect(page.locator("#st-hc")).to_have_text("無 (0)")
+
+
+def test_a_refusal_shows_what_to_do_beside_the_manuals_message(
+    page: Page, server: LiveServer
+) -> None:
+    assert api(server, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
+    go(page, "hc")
+    basic = block(page, "hc", "基本資料")
+    press(basic, "讀取基本資料", "1301")  # a physical SAM is never verified by itself
+    expect(basic.locator("[data-result] .detail")).to_contain_text("請先驗證安全模組")
+
+
 # --- the live header -------------------------------------------------------------------
 
 
@@ -340,14 +389,22 @@ def test_the_header_shows_a_stopped_broker_and_recovers_by_itself(
     )
     assert api(server, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
     expect(indicator(page, "reader")).to_contain_text("已連接", timeout=LIVE)
+    go(page, "hc")
+    basic = block(page, "hc", "基本資料")
+    assert api(server, "POST", "/api/sam/v1/Verification")["statusCode"] == 0
+    press(basic, "讀取基本資料")
+    expect(field(basic, "姓名")).to_have_text("陳美玲")
     server.stop()
     expect(indicator(page, "page")).to_contain_text("未連接", timeout=2000)
     expect(indicator(page, "reader")).to_contain_text("未連接")
+    # Nothing of the patient outlives the connection: data and states are unknown now.
+    expect(field(basic, "姓名")).to_have_text("")
+    expect(indicator(page, "hc")).to_have_text(re.compile(r"無健保卡\s*0"))
     shoot(page, "11-header-broker-stopped")
     server.start()
     expect(indicator(page, "page")).to_contain_text("已連接", timeout=5000)
     expect(indicator(page, "reader")).to_contain_text("已連接", timeout=LIVE)
-    expect(indicator(page, "sam")).to_have_text(re.compile(r"實體安全模組\s*1"))
+    expect(indicator(page, "sam")).to_have_text(re.compile(r"實體安全模組\s*2"))
     # The stream comes back too: a card pulled now shows without polling.
     api(server, "POST", "/api/sim/v1/Remove", {"reader": "COM1 HC"})
     expect(indicator(page, "hc")).to_have_text(re.compile(r"無健保卡\s*0"), timeout=LIVE)

@@ -32,6 +32,7 @@ def test_the_executable_state_tables_copy_broker_rules() -> None:
             "hca": None if need.hca is None else [int(s) for s in need.hca],
             "hc": None if need.hc is None else [int(s) for s in need.hc],
             "hcPinIfSet": need.hc_pin_if_set,
+            "hcLogoutFirst": need.hc_logout_first,
             "after": need.after,
         }
         for function, need in RULES.items()

@@ -11,15 +11,8 @@ import time
 
 from smartcard.System import readers
 
-SELECT = (
-    [0x00, 0xA4, 0x04, 0x00, 0x10, 0xD1, 0x58, 0x00, 0x00, 0x01]
-    + [0x00] * 8
-    + [
-        0x11,
-        0x00,
-        0x00,
-    ]
-)
+# The public readers' bytes (magiclen/tw-nhi-icc-service src/card/mod.rs; tests/public_readers.py).
+SELECT = list(bytes.fromhex("00 A4 04 00 10 D1 58 00 00 01 00 00 00 00 00 00 00 00 00 11 00"))
 READ = [0x00, 0xCA, 0x11, 0x00, 0x02, 0x00, 0x00]
 
 
