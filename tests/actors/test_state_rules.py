@@ -29,6 +29,7 @@ from broker.errors import PinBlockedError, WrongPinError
 from broker.rules import RULES, Function
 from broker.state import HcaStatus, HcaType, HcStatus, HcType, SamStatus, SamType
 from tests.actors.conftest import Call, code_of, state
+from tests.pin_pad import PadTypist
 
 COM1_SAM, COM1_HC, COM1_DOCTOR = "900000000101", "900000000735", "100000291539"
 DESK2_HC, DESK2_HPC, DESK2_PUK = "900000000728", "100000291515", "87654321"
@@ -587,3 +588,22 @@ COVERED: dict[str, set[Function]] = {
 
 def test_every_row_of_the_table_has_a_success_test_here() -> None:
     assert set().union(*COVERED.values()) == set(Function) == set(RULES)
+
+
+def test_on_the_pin_pad_reader_a_pin_in_the_request_never_reaches_the_card(
+    broker: RunningBroker, local: Call
+) -> None:
+    local(F.INITIAL, name="COM1")
+    local(F.SAM_VERIFY)
+    doctor = hpc(broker, "100000291539")  # 測試醫師7, PIN 222222
+    verifies: list[bytes] = []
+    doctor.hooks.append(
+        lambda _card, command: verifies.append(command.data) if command.ins == Ins.VERIFY else None
+    )
+    with PadTypist(kit_of(broker).serial["COM1"], "222222") as typist:
+        local(F.HCA_VERIFY_PIN, pin="000000")  # a client's placeholder
+    assert typist.typed == 1
+    assert state(broker).hca_status is HcaStatus.PIN_VERIFIED
+    assert b"000000" not in verifies  # only what was typed on the pad was sent
+    assert b"222222" in verifies
+    assert doctor.pin.tries_left == doctor.pin.max_tries
