@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
 from broker.cloud_sam import CloudSamFile, kit_cloud_sam
-from broker.config import BrokerConfig, SerialConfig
+from broker.config import BrokerConfig, ConfigError, SerialConfig
 from broker.dc.client import DcClient, DcConfig
 from broker.emulators.dc.simulator import DataCentre
 from broker.emulators.keys import ec_key
@@ -87,7 +89,7 @@ def assemble(config: BrokerConfig) -> RunningBroker:
 
 def _assemble(config: BrokerConfig, data_dir: Path, closers: Closers) -> RunningBroker:
     settings = Settings(data_dir)
-    store = CloudSamStore(data_dir, ec_key("dc-grant").public_key())
+    store = CloudSamStore(data_dir, trusted_grant_key(config))
     kit: SimKit | None = None
     serial_readers: dict[str, SerialReader] = {}
     if config.profile == "sim":
@@ -116,6 +118,28 @@ def _assemble(config: BrokerConfig, data_dir: Path, closers: Closers) -> Running
     return RunningBroker(
         config, supervisor, board, settings, store, dc, kit, serial_readers, closers
     )
+
+
+def trusted_grant_key(config: BrokerConfig) -> ec.EllipticCurvePublicKey | None:
+    """The data centre's key that .SAM files must be signed with.
+
+    The kit's key is trusted by the sim profile only: its private half is in the
+    kit, so anyone could sign a file with it. The hardware profile trusts the key
+    its configuration names (``[dc] grant_public_key``), or none.
+    """
+    if config.profile == "sim":
+        return ec_key("dc-grant").public_key()
+    path = config.dc.grant_public_key
+    if path is None:
+        log.warning("cloud_sam.no_trusted_key", note="[dc] grant_public_key is not set")
+        return None
+    try:
+        key = serialization.load_pem_public_key(Path(path).expanduser().read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"dc.grant_public_key: cannot read a PEM public key from {path}") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ConfigError(f"dc.grant_public_key: {path} is not an EC public key")
+    return key
 
 
 def _close_all(closers: Closers) -> None:
@@ -201,9 +225,11 @@ def _hardware(
 ) -> tuple[DcClient, Hardware]:
     """Real readers (pcscd's, serial ones) and the configured data centre."""
     if config.dc.url == "sim":
-        _simulator, dc = _start_dc_simulator(config, data_dir, closers)
-    else:
-        dc = DcClient(DcConfig(config.dc.url, timeout=config.dc.timeout, ca_file=config.dc.ca_file))
+        raise ConfigError(
+            "dc.url: the hardware profile needs the data centre's https:// address "
+            '(url = "sim" is the sim profile\'s simulator)'
+        )
+    dc = DcClient(DcConfig(config.dc.url, timeout=config.dc.timeout, ca_file=config.dc.ca_file))
     readers: list[ReaderSpec] = []
     monitors: list[MonitorSpec] = []
     if config.pcsc:

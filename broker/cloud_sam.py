@@ -187,9 +187,18 @@ def _b64(raw: bytes) -> str:
 
 
 def load_cloud_sam(
-    name: str, content: bytes, trusted_dc_key: ec.EllipticCurvePublicKey
+    name: str, content: bytes, trusted_dc_key: ec.EllipticCurvePublicKey | None
 ) -> CloudSamFile:
-    """Validate a ``.SAM`` file; CloudSamFileError (1610) naming what is wrong."""
+    """Validate a ``.SAM`` file; CloudSamFileError (1610) naming what is wrong.
+
+    ``trusted_dc_key`` is the data centre's grant key the configuration names
+    (``[dc] grant_public_key``); without one no file is trusted.
+    """
+    if trusted_dc_key is None:
+        raise CloudSamFileError(
+            "no data-centre key is trusted to sign .SAM files: set [dc] grant_public_key "
+            "in the configuration to the PEM file of the data centre's grant key"
+        )
     hospital_id, sam_id = parse_file_name(name)
     obj = _parse_json(content)
     _check_fields(obj)

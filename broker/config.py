@@ -70,6 +70,7 @@ class DcSettings:
     url: str = "sim"
     timeout: float = 5.0
     ca_file: str | None = None
+    grant_public_key: str | None = None  # PEM of the DC's key that signs .SAM files
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,12 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
         else default_data_dir(),
         admin_token_sha256=server.get("admin_token_sha256"),
         pcsc=bool(raw.get("pcsc", {}).get("enabled", False)),
-        dc=DcSettings(str(dc.get("url", "sim")), float(dc.get("timeout", 5.0)), dc.get("ca_file")),
+        dc=DcSettings(
+            str(dc.get("url", "sim")),
+            float(dc.get("timeout", 5.0)),
+            dc.get("ca_file"),
+            dc.get("grant_public_key"),
+        ),
         stations=tuple(_station(s) for s in raw.get("stations", [{"name": LOCAL}])),
         serial=tuple(_serial(s) for s in raw.get("serial", [])),
         restart=RestartPolicy(**restart),
@@ -154,6 +160,11 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
 
 def check(config: BrokerConfig) -> None:
     """Refuse a configuration that cannot work: shared readers, unknown serial readers."""
+    if config.profile == "hardware" and config.dc.url == "sim":
+        raise ConfigError(
+            "dc.url: the hardware profile needs the data centre's https:// address "
+            '(url = "sim" is the sim profile\'s simulator)'
+        )
     names = [s.name for s in config.stations]
     if LOCAL not in names:
         raise ConfigError("stations: a station named 'local' is required")

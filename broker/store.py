@@ -170,7 +170,7 @@ class CloudSamStore:
     def __init__(
         self,
         data_dir: Path,
-        trusted_dc_key: ec.EllipticCurvePublicKey,
+        trusted_dc_key: ec.EllipticCurvePublicKey | None,
         *,
         host_id: str | None = None,
         user_id: int | None = None,

@@ -22,6 +22,7 @@ from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.state import HcStatus
 from broker.transport.serial_frames import Slot
 from tests.conftest import SETTLE
+from tests.hardware_dc import configured_dc
 from tests.pcsc.conftest import READER0, BridgeFactory
 
 TEST_CLOUD_SAM = "901000000047"
@@ -88,23 +89,26 @@ def test_a_vpcd_health_card_is_read_through_the_broker(
 
 @pytest.fixture
 def hardware(pcscd: None, tmp_path: Path) -> Iterator[RunningServer]:
-    """The hardware profile: pcscd's readers, a serial reader on a pty, the simulated DC."""
+    """The hardware profile: pcscd's readers, a serial reader on a pty, a data centre as
+    configured for a clinic (the kit's simulator, its CA and grant key named)."""
     kit = CardKit()
     com1 = SerialReaderEmulator("COM1")
     tty = com1.start()
     com1.insert(Slot.SAM, kit.card(COM1_SAM))
-    settings = config.BrokerConfig(
-        profile="hardware",
-        port=0,
-        data_dir=tmp_path / "data",
-        pcsc=True,
-        stations=(config.StationConfig(config.LOCAL, serial="COM1", hc_reader=READER0),),
-        serial=(config.SerialConfig("COM1", tty),),
-    )
-    running = start(settings)
-    running.broker.store.import_file(*kit_cloud_sam(TEST_CLOUD_SAM))  # as 設定 → 雲端安全模組
-    yield running
-    running.stop()
+    with configured_dc(tmp_path) as dc:
+        settings = config.BrokerConfig(
+            profile="hardware",
+            port=0,
+            data_dir=tmp_path / "data",
+            pcsc=True,
+            dc=dc,
+            stations=(config.StationConfig(config.LOCAL, serial="COM1", hc_reader=READER0),),
+            serial=(config.SerialConfig("COM1", tty),),
+        )
+        running = start(settings)
+        running.broker.store.import_file(*kit_cloud_sam(TEST_CLOUD_SAM))  # 設定 → 雲端安全模組
+        yield running
+        running.stop()
     com1.stop()
     pykka.ActorRegistry.stop_all()
 
