@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
-from broker.cloud_sam import CloudSamFile, kit_cloud_sam
+from broker.cards.sam_applet import SamApplet
+from broker.cloud_sam import CloudSamFile
 from broker.config import BrokerConfig, ConfigError, SerialConfig
 from broker.dc.client import DcClient, DcConfig
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.dc.simulator import DataCentre
 from broker.emulators.keys import ec_key
 from broker.emulators.kit import CardKit
-from broker.emulators.people import SamRecord
-from broker.emulators.sam import SamEmulator
 from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.errors import PortOpenError
 from broker.settings import Settings
@@ -279,17 +279,9 @@ def open_serial_reader(serial: SerialConfig, closers: Closers) -> SerialReader:
 
 def cloud_sam_slot(file: CloudSamFile) -> CardSlot:
     """A cloud SAM: the SAM application run in process from its imported file."""
-    record = SamRecord(
-        file.sam_id,
-        file.hospital_id,
-        file.hospital_name,
-        file.hospital_short_name,
-        cloud=True,
-        comport=file.comport,
-    )
     slot = LocalSlot(f"cloud SAM {file.sam_id}")
     slot.insert(
-        SamEmulator(record, file.private_key, file.dc_grant_public_key, file.issuer_masters)
+        SamApplet(file.identity, file.private_key, file.dc_grant_public_key, file.issuer_masters)
     )
     return slot
 

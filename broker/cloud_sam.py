@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -23,8 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker.cards.records import Environment, SamIdentity
 from broker.codes import Code
-from broker.emulators import people
-from broker.emulators.keys import ec_key, issuer_master, rsa_key
 from broker.errors import BrokerError
 
 FORMAT = "nhi-broker/cloud-sam/1"
@@ -32,12 +29,11 @@ MAX_FILE_SIZE = 64 * 1024  # a real file is ~3 KB; the API's body limit is 64 Ki
 RSA_KEY_BITS = 2048
 MASTER_LENGTH = 16
 MASTER_KINDS = ("HC", "HPC")
-KIT_ISSUED_AT = dt.datetime(2024, 6, 20, tzinfo=dt.UTC)
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Manual: hospital id 10 characters (test ids may hold "_"), SAM id 12 digits
 # starting 0 (formal) or 9 (test).
 _NAME = re.compile(r"([A-Za-z0-9_]{10})([09][0-9]{11})\.SAM")
-_ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)  # RFC 6979: same input, same file
+ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)  # RFC 6979: same input, same file
 
 # field → accepted JSON types; the signature and the format are checked apart.
 _FIELDS: dict[str, tuple[type, ...]] = {
@@ -119,68 +115,6 @@ def canonical_json(obj: dict[str, Any]) -> bytes:
     """The bytes the DC signs: every field but ``dcSignature``, canonical JSON."""
     unsigned = {key: value for key, value in obj.items() if key != "dcSignature"}
     return json.dumps(unsigned, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-# --- issuing (the DC simulator's side) -----------------------------------------------
-
-
-def build_cloud_sam(
-    record: people.SamRecord,
-    private_key: rsa.RSAPrivateKey,
-    grant_key: ec.EllipticCurvePrivateKey,
-    issuer_masters: dict[str, bytes],
-    issued_at: dt.datetime,
-) -> tuple[str, bytes]:
-    """(file name, content) of a ``.SAM`` file the DC issues for a cloud SAM."""
-    if record.hospital_name is None or record.hospital_short_name is None:
-        raise ValueError(f"SAM {record.sam_id} has no hospital names: not a cloud SAM")
-    if issued_at.utcoffset() is None:
-        raise ValueError("issued_at must carry a time zone")
-    obj: dict[str, Any] = {
-        "format": FORMAT,
-        "samId": record.sam_id,
-        "hospitalId": record.hospital_id,
-        "hospitalName": record.hospital_name,
-        "hospitalShortName": record.hospital_short_name,
-        "comport": record.comport,
-        "privateKey": _private_pem(private_key),
-        "dcGrantPublicKey": _public_pem(grant_key.public_key()),
-        "issuerMasters": {kind: _b64(key) for kind, key in issuer_masters.items()},
-        "issuedAt": issued_at.astimezone(dt.UTC).strftime(_TIME_FORMAT),
-    }
-    obj["dcSignature"] = _b64(grant_key.sign(canonical_json(obj), _ECDSA))
-    text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-    return file_name(record.hospital_id, record.sam_id), text.encode("utf-8")
-
-
-@cache  # the same bytes every time, and signing costs a key load
-def kit_cloud_sam(sam_id: str) -> tuple[str, bytes]:
-    """(file name, content) of one of the kit's cloud SAMs, always the same bytes."""
-    record = next((sam for sam in people.SAMS if sam.cloud and sam.sam_id == sam_id), None)
-    if record is None:
-        raise ValueError(f"the kit has no cloud SAM {sam_id!r}")
-    masters = {kind: issuer_master(kind, record.environment) for kind in MASTER_KINDS}
-    return build_cloud_sam(
-        record, rsa_key(f"sam-{sam_id}"), ec_key("dc-grant"), masters, KIT_ISSUED_AT
-    )
-
-
-def _private_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
-
-
-def _public_pem(key: ec.EllipticCurvePublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
 
 
 # --- loading (the broker's side) -------------------------------------------------------
@@ -285,7 +219,7 @@ def _shown(value: object) -> str:
 def _verify_signature(obj: dict[str, Any], trusted_dc_key: ec.EllipticCurvePublicKey) -> None:
     signature = _b64decode(obj["dcSignature"], "dcSignature")
     try:
-        trusted_dc_key.verify(signature, canonical_json(obj), _ECDSA)
+        trusted_dc_key.verify(signature, canonical_json(obj), ECDSA)
     except InvalidSignature:
         raise CloudSamFileError(
             "DC signature does not verify: the file was altered or not issued by the trusted "
@@ -334,7 +268,7 @@ def _load_masters(masters: dict[str, Any]) -> dict[str, bytes]:
 
 def _load_time(text: str) -> dt.datetime:
     try:
-        parsed = dt.datetime.strptime(text, _TIME_FORMAT)
+        parsed = dt.datetime.strptime(text, TIME_FORMAT)
     except ValueError:
         raise CloudSamFileError("issuedAt is not a UTC time like 2024-06-20T00:00:00Z") from None
     return parsed.replace(tzinfo=dt.UTC)

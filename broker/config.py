@@ -160,11 +160,6 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
 
 def check(config: BrokerConfig) -> None:
     """Refuse a configuration that cannot work: shared readers, unknown serial readers."""
-    if config.profile == "hardware" and config.dc.url == "sim":
-        raise ConfigError(
-            "dc.url: the hardware profile needs the data centre's https:// address "
-            '(url = "sim" is the sim profile\'s simulator)'
-        )
     names = [s.name for s in config.stations]
     if LOCAL not in names:
         raise ConfigError("stations: a station named 'local' is required")

@@ -12,7 +12,7 @@ from broker.cards import commands as cmd
 from broker.cards.records import HcProfile
 from broker.emulators.card import PinCounter, SwError
 from broker.emulators.keys import mac
-from broker.emulators.nhi_card import NhiCardEmulator, valid_pin_format
+from broker.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
 from broker.emulators.people import HcPerson
 
 MARKS_SIZE = 64
@@ -29,6 +29,7 @@ class HcEmulator(NhiCardEmulator):
             card_id=person.card_id,
             environment=person.environment,
             family="HC",
+            card_key=card_key("HC", person.card_id, person.environment),
         )
         self.person = person
         self.profile = HcProfile(

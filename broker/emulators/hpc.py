@@ -12,7 +12,7 @@ from broker.cards.records import BIG5
 from broker.emulators import pki
 from broker.emulators.card import PinCounter, SwError
 from broker.emulators.keys import rsa_key
-from broker.emulators.nhi_card import NhiCardEmulator, valid_pin_format
+from broker.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
 from broker.emulators.people import HpcPerson
 
 PUK_TRIES = 10
@@ -29,6 +29,7 @@ class HpcEmulator(NhiCardEmulator):
             card_id=person.card_id,
             environment=person.environment,
             family="HPC",
+            card_key=card_key("HPC", person.card_id, person.environment),
         )
         self.person = person
         self.pin = PinCounter(person.pin, tries_left=person.pin_tries_left)

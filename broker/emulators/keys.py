@@ -1,4 +1,4 @@
-"""The kit's key material: fixed test keys, card-key derivation, cryptograms.
+"""The kit's key material: fixed test keys and the issuer masters of its cards.
 
 Kit-only. The RSA and EC keys are committed test keys (``keys/*.pem``, made
 by ``scripts/make-kit-keys.py``) so that every process of the kit agrees.
@@ -14,11 +14,10 @@ from functools import cache
 from importlib import resources
 from typing import cast
 
-from cryptography.hazmat.primitives import cmac, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.ciphers import algorithms
 
-from broker.cards.commands import CRYPTOGRAM_LENGTH
+from broker.cards.crypto import cryptogram, derive_card_key, mac
 from broker.cards.records import Environment
 
 
@@ -50,18 +49,12 @@ def issuer_master(kind: str, environment: Environment) -> bytes:
     return hashlib.sha256(label).digest()[:16]
 
 
-def derive_card_key(master: bytes, card_id: str) -> bytes:
-    """A card's own key: AES-CMAC of its number under the issuer master."""
-    return mac(master, card_id.encode("ascii"))
-
-
-def mac(key: bytes, data: bytes) -> bytes:
-    """AES-CMAC (16 bytes)."""
-    signer = cmac.CMAC(algorithms.AES(key))
-    signer.update(data)
-    return signer.finalize()
-
-
-def cryptogram(key: bytes, label: bytes, *parts: bytes) -> bytes:
-    """An 8-byte authentication cryptogram over a label and parts."""
-    return mac(key, label + b"".join(parts))[:CRYPTOGRAM_LENGTH]
+__all__ = [
+    "cryptogram",
+    "derive_card_key",
+    "ec_key",
+    "has_key",
+    "issuer_master",
+    "mac",
+    "rsa_key",
+]

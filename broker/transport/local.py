@@ -1,4 +1,4 @@
-"""In-process transport: a slot that calls a card emulator directly.
+"""In-process transport: a slot that calls a card application directly (a cloud SAM, a kit card).
 
 Used by fast tests and by the sim profile (cloud SAMs, virtual cards). A
 card pulled while a connection is open makes that connection fail with
@@ -14,17 +14,17 @@ from broker.errors import CardAbsentError
 from broker.transport.base import SlotEvent, SlotListener
 
 if TYPE_CHECKING:
-    from broker.emulators.card import CardEmulator
+    from broker.cards.applet import CardApplet
 
 
 class LocalSlot:
-    """A slot whose card is an emulator object in this process."""
+    """A slot whose card is an application object in this process."""
 
     def __init__(self, name: str, listener: SlotListener | None = None) -> None:
         self._name = name
         self._listener = listener
         self._lock = threading.Lock()
-        self._card: CardEmulator | None = None
+        self._card: CardApplet | None = None
         self._generation = 0  # bumps on every insert/remove: stale connections fail
 
     @property
@@ -33,15 +33,15 @@ class LocalSlot:
         return self._name
 
     @property
-    def card(self) -> CardEmulator | None:
-        """The emulator in the slot, if any."""
+    def card(self) -> CardApplet | None:
+        """The card application in the slot, if any."""
         return self._card
 
     def set_listener(self, listener: SlotListener | None) -> None:
         """Receive insert/remove events from now on."""
         self._listener = listener
 
-    def insert(self, card: CardEmulator) -> None:
+    def insert(self, card: CardApplet) -> None:
         """Put ``card`` in the slot; a card already there is pulled out first, as by a hand."""
         self.remove()
         with self._lock:
@@ -71,7 +71,7 @@ class LocalSlot:
             atr = card.power_on()
             return LocalConnection(self, card, self._generation, atr)
 
-    def _transmit(self, card: CardEmulator, generation: int, apdu: bytes) -> bytes:
+    def _transmit(self, card: CardApplet, generation: int, apdu: bytes) -> bytes:
         with self._lock:
             if generation != self._generation:
                 raise CardAbsentError(f"card removed from {self._name}")
@@ -80,7 +80,7 @@ class LocalSlot:
             raise CardAbsentError(f"card removed from {self._name}")
         return response
 
-    def _power_off(self, card: CardEmulator, generation: int) -> None:
+    def _power_off(self, card: CardApplet, generation: int) -> None:
         with self._lock:
             if generation == self._generation:
                 card.power_off()
@@ -91,9 +91,9 @@ class LocalSlot:
 
 
 class LocalConnection:
-    """A connection to an emulator through a ``LocalSlot``."""
+    """A connection to an in-process card application through a ``LocalSlot``."""
 
-    def __init__(self, slot: LocalSlot, card: CardEmulator, generation: int, atr: bytes) -> None:
+    def __init__(self, slot: LocalSlot, card: CardApplet, generation: int, atr: bytes) -> None:
         self._slot = slot
         self._card = card
         self._generation = generation
@@ -105,7 +105,7 @@ class LocalConnection:
         return self._atr
 
     def transmit(self, apdu: bytes) -> bytes:
-        """Run one APDU on the emulator."""
+        """Run one APDU on the card application."""
         return self._slot._transmit(self._card, self._generation, apdu)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from api.services import ApiServices, token_hash
 from app import sim_control
 from app.assembly import RunningBroker, assemble
 from broker import config
-from broker.cloud_sam import kit_cloud_sam
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from tests.api.conftest import call
 
 S = "/api/settings/v1"

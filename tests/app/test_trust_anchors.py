@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.assembly import RunningBroker, assemble
 from broker import config
-from broker.cloud_sam import CloudSamFileError, kit_cloud_sam
+from broker.cloud_sam import CloudSamFileError
 from broker.codes import Code
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from tests.hardware_dc import configured_dc, without_trust
 
 TEST_CLOUD_SAM = "901000000047"

@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from api.app import create_app
 from api.services import ApiServices
-from broker.cloud_sam import kit_cloud_sam
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from tests.console.conftest import BrowserErrors, LiveServer, PageFactory, shoot
 
 LIVE = 1000  # ms: the header follows the broker within a second

@@ -16,7 +16,7 @@ import pytest
 
 from api.serve import RunningServer, start
 from broker import config
-from broker.cloud_sam import kit_cloud_sam
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.kit import CardKit
 from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.state import HcStatus

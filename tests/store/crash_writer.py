@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from broker.cloud_sam import kit_cloud_sam
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.keys import ec_key
 from broker.settings import Settings
 from broker.store import CloudSamStore

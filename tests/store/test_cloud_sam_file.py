@@ -21,15 +21,14 @@ from broker.cloud_sam import (
     FORMAT,
     MAX_FILE_SIZE,
     CloudSamFileError,
-    build_cloud_sam,
     canonical_json,
     file_name,
-    kit_cloud_sam,
     load_cloud_sam,
     parse_file_name,
 )
 from broker.codes import Code
 from broker.emulators import people
+from broker.emulators.cloud_sam_files import build_cloud_sam, kit_cloud_sam
 from broker.emulators.keys import ec_key, issuer_master, rsa_key
 from broker.errors import BrokerError
 

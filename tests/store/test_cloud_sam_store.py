@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from broker.cloud_sam import KIT_ISSUED_AT, CloudSamFileError, build_cloud_sam, kit_cloud_sam
+from broker.cloud_sam import CloudSamFileError
 from broker.codes import Code
 from broker.emulators import people
+from broker.emulators.cloud_sam_files import KIT_ISSUED_AT, build_cloud_sam, kit_cloud_sam
 from broker.emulators.keys import ec_key, issuer_master, rsa_key
 from broker.store import (
     INDEX_FILE,

@@ -52,3 +52,30 @@ def test_the_data_centre_simulator_stands_beside_the_broker_not_inside() -> None
     imports = _imports()
     for forbidden in ("pykka", "actors", "api", "app"):
         assert not _in("dcsim", imports[forbidden]), forbidden
+
+
+KIT = ("broker.emulators", "dcsim")  # the virtual kit: emulated cards, readers, data centre
+
+
+def _module_imports(package: str) -> dict[str, set[str]]:
+    """File (relative) → the modules it imports, for every file of ``package``."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_no_product_module_imports_the_kit() -> None:
+    """The product runs without the kit; a cloud SAM runs the SAM application from broker/."""
+    for package in ("broker", "actors"):
+        for file, names in _module_imports(package).items():
+            if file.startswith("broker/emulators/"):
+                continue
+            kit = sorted(n for n in names if n.startswith(KIT) or n in ("broker.emulators",))
+            assert not kit, f"{file} imports the kit: {kit}"

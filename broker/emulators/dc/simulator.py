@@ -19,10 +19,10 @@ from enum import Enum
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker import roc
-from broker.cloud_sam import kit_cloud_sam
 from broker.codes import Code
 from broker.dc.records import VhcCard
 from broker.emulators import dc_grant
+from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.dc.hca import HcaHolder, HcaTrust, verify_mobile_assertion
 from broker.emulators.dc.tokens import TokenKeys, TokenPayload, UseCounter, issue_token, open_token
 from broker.emulators.keys import ec_key, rsa_key
