@@ -56,8 +56,8 @@ class CloudSimulator:
     def stop(self) -> None:
         """Stop serving (a pending simulated delay ends at once)."""
         self.faults.stopping.set()
-        if self._server is not None and not self.faults.down:
-            self._server.stop()
+        if self._server is not None:
+            self._server.stop()  # also when down: the paused front stops as it is
 
     def set_faults(self, latency_ms: int | None = None, down: bool | None = None) -> dict[str, Any]:
         """Slow every call down, or refuse connections; returns the faults in force."""
