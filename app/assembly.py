@@ -142,13 +142,13 @@ def _start_dc_simulator(
 
 
 def start_cloud_simulator(
-    directory: Path, dc: DataCentre | None, closers: Closers, port: int | None = None
+    directory: Path, dc: DataCentre | None, port: int | None = None
 ) -> CloudSimulator:
-    """The kit's NHI cloud, checking virtual cards against ``dc`` when there is one."""
+    """The kit's NHI cloud, started, checking virtual cards against ``dc`` when there is one;
+    ``port`` None takes the port of its last run if free."""
     cloud = Cloud(CloudStore(directory), vhc_ids=dc.vhc_ids if dc is not None else None)
     simulator = CloudSimulator(cloud, directory, port=port)
     simulator.start()
-    closers.append(simulator.stop)
     return simulator
 
 
@@ -162,7 +162,8 @@ def _sim(
 ) -> tuple[SimKit, DcClient, Hardware]:
     cards = CardKit()
     simulator, dc = _start_dc_simulator(config, data_dir, closers)
-    cloud = start_cloud_simulator(data_dir / "cloud-simulator", simulator.dc, closers)
+    cloud = start_cloud_simulator(data_dir / "cloud-simulator", simulator.dc)
+    closers.append(cloud.stop)
     if not store.list():
         for sam_id in config.sim.cloud_sams:
             store.import_file(*kit_cloud_sam(sam_id))
