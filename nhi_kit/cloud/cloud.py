@@ -10,6 +10,7 @@ its endpoint (empty where nothing applies), an integer ``statusCode`` and a
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -170,20 +171,14 @@ class Cloud:
         self._recent: deque[JsonDict] = deque(maxlen=RECENT_CALLS)
         self._lock = threading.Lock()
 
-    @property
-    def checks_virtual_cards(self) -> bool:
-        """Whether a data centre's virtual-card ids are at hand (sim profile), so virtual
-        cards' signatures can be checked."""
-        return self._verifier.checks_virtual_cards
-
     def call(self, path: str, body: Any) -> JsonDict:
         """The answer to ``POST path`` with ``body``; KeyError for a path not in CLOUD.md."""
         endpoint = ENDPOINTS[path]
+        try:
+            answer = self._answer(endpoint, body)
+        except CloudRefusedError as exc:
+            answer = {"statusCode": int(exc.code), "message": exc.message}
         with self._lock:
-            try:
-                answer = self._answer(endpoint, body)
-            except CloudRefusedError as exc:
-                answer = {"statusCode": int(exc.code), "message": exc.message}
             self._record(endpoint, body, answer)
         return {**endpoint.fields, **answer}
 
@@ -208,18 +203,32 @@ class Cloud:
             return list(reversed(self._recent))
 
     def _answer(self, endpoint: Endpoint, body: Any) -> JsonDict:
-        fault = self._take_fault(endpoint.path)
+        with self._lock:
+            fault = self._take_fault(endpoint.path)
         if fault is not None:
             return {"statusCode": fault, "message": TEXT[CloudCode.SIMULATED_FAULT]}
         if not isinstance(body, dict):
             raise CloudRefusedError(CloudCode.BAD_REQUEST, "the body must be a JSON object")
+        # Outside the lock: a refused signature's diagnosis may take a few hundred RSA
+        # operations, and checking touches no state.
         signed = self._verifier.verify(body, endpoint.kind, endpoint.service_type)
+        with self._lock:
+            return self._run(endpoint, signed, body)
+
+    def _run(self, endpoint: Endpoint, signed: Signed, body: JsonDict) -> JsonDict:
+        """Run the endpoint; a refusal leaves the state as it was (nothing half written)."""
         self._check_fresh(endpoint, signed, body)
-        result = endpoint.handler(self._world, signed, body)
+        store = self._world.store
+        before = copy.deepcopy(store.state)
+        try:
+            result = endpoint.handler(self._world, signed, body)
+        except CloudRefusedError:
+            store.state = before
+            raise
         answer = {"statusCode": int(CloudCode.OK), "message": TEXT[CloudCode.OK], **result}
         if answer["statusCode"] in SUCCESS:
             self._spend(endpoint, signed, body)
-            self._world.store.save()
+            store.save()
         return answer
 
     def _take_fault(self, path: str) -> int | None:

@@ -82,11 +82,6 @@ class Verifier:
     def __init__(self, vhc_ids: VhcLookup | None = None) -> None:
         self._vhc_ids = vhc_ids
 
-    @property
-    def checks_virtual_cards(self) -> bool:
-        """Whether virtual-card ids can be looked up."""
-        return self._vhc_ids is not None
-
     def verify(self, body: dict[str, Any], kind: Kind, service_type: str) -> Signed:
         """The signer of ``body``, or CloudRefusedError naming the check that failed."""
         claim = _claim(body, kind, service_type)

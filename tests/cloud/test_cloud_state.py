@@ -9,7 +9,7 @@ from nhi_kit.cloud.cloud import Cloud
 from nhi_kit.cloud.codes import CloudCode
 from nhi_kit.cloud.server import CloudSimulator
 from nhi_kit.cloud.store import CloudStore
-from tests.cloud.conftest import Broker, CloudClient, body_of, start_cloud_sam_station
+from tests.cloud.conftest import Broker, CloudClient, FakeClock, body_of, start_cloud_sam_station
 
 NEXT = "/api/v1/SequelNumber/Next"
 ITEM = {"treatmentItem": "01", "babyTreatment": " ", "afterCheck": ""}
@@ -182,3 +182,26 @@ def test_the_cloud_state_survives_a_restart_of_the_simulator(
     finally:
         cloud.close()
         simulator.stop()
+
+
+def test_sequence_numbers_start_again_on_the_next_day(
+    broker: Broker, cloud: CloudClient, clock: FakeClock
+) -> None:
+    start_cloud_sam_station(broker)
+    cloud.post("/api/v1/HcContent/Update", body_of(broker.sign_hc("04")))
+    today = next_visit(broker, cloud)
+    clock.advance(24 * 3600)
+    tomorrow = next_visit(broker, cloud)
+    assert (today["sequenceNumber"], tomorrow["sequenceNumber"]) == ("0001", "0001")
+    assert tomorrow["isSameDay"] is False
+    assert tomorrow["treatmentDateTime"][:7] > today["treatmentDateTime"][:7]
+
+
+def test_a_refused_write_leaves_nothing_half_written(broker: Broker, cloud: CloudClient) -> None:
+    start_cloud_sam_station(broker)
+    when = next_visit(broker, cloud)["treatmentDateTime"]
+    good = {"treatmentItemCode": "A000001100", "days": "3"}
+    body = body_of(broker.sign_hc("02"), treatmentDateTime=when, prescriptions=[good, {"days": []}])
+    assert code(cloud.post("/api/v1/Prescription/Write", body)) is CloudCode.BAD_REQUEST
+    rx = cloud.post("/api/v1/Prescription/Query", body_of(broker.sign_hpc_hc("01")))
+    assert when not in [p["treatmentDateTime"] for p in rx["outpatientPrescriptions"]]
