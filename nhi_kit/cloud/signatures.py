@@ -102,6 +102,8 @@ class Verifier:
     def _diagnose(self, claim: _Claim) -> CloudRefusedError:
         """Why the signature fails: another service type, other cards, or tampering."""
         for other in SERVICE_TYPES:
+            if other == claim.fields["serviceType"]:
+                continue  # that one failed already
             fields = {**claim.fields, "serviceType": other}
             for proof, _ in self._proofs(claim.hc, claim.client_random):
                 if _verifies(claim, fields, claim.hc, claim.hpc, proof):
@@ -156,8 +158,12 @@ def _verifies(
 
 def hpc_signature(hpc: HpcPerson, data: bytes) -> bytes:
     """The HPC's signature over ``data``: PKCS#1 v1.5 is deterministic, so it can be redone."""
-    key = rsa_key(f"hpc-{hpc.card_id}")
-    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return _hpc_key(hpc.card_id).sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+@cache  # loading (and checking) an RSA key costs more than signing with it
+def _hpc_key(card_id: str) -> rsa.RSAPrivateKey:
+    return rsa_key(f"hpc-{card_id}")
 
 
 @cache
