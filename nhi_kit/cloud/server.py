@@ -54,10 +54,11 @@ class CloudSimulator:
             (self._directory / PORT_FILE).write_text(f"{self._server.address[1]}\n")
 
     def stop(self) -> None:
-        """Stop serving (a pending simulated delay ends at once)."""
+        """Stop serving (a pending simulated delay ends at once); stopping twice is harmless."""
         self.faults.stopping.set()
-        if self._server is not None:
-            self._server.stop()  # also when down: the paused front stops as it is
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()  # also when down: the paused front stops as it is
 
     def set_faults(self, latency_ms: int | None = None, down: bool | None = None) -> dict[str, Any]:
         """Slow every call down, or refuse connections; returns the faults in force."""
