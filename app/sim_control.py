@@ -17,6 +17,7 @@ from broker.emulators.card import CardEmulator
 from broker.emulators.dc.simulator import Contract, DcRefusedError
 from broker.errors import InvalidParameterError
 from broker.transport.serial_frames import Slot
+from nhi_kit.cloud.cloud import ENDPOINTS
 from nhi_kit.cloud.server import CloudSimulator
 
 ROLES = {Slot.SAM: "sam", Slot.HPC: "hpc", Slot.HC: "hc"}
@@ -131,7 +132,8 @@ def set_cloud_fault(
         raise InvalidParameterError(f"latencyMs must be 0 to {MAX_LATENCY_MS}")
     if injection is not None:
         endpoint, status_code, count = injection
-        path = endpoint if endpoint.startswith("/") else f"/api/v1/{endpoint}"
+        short = {p.split("/v1/", 1)[1]: p for p in ENDPOINTS}  # SequelNumber/Next → its path
+        path = short.get(endpoint, endpoint)
         try:
             cloud.cloud.inject(path, status_code, count)
         except KeyError:

@@ -49,7 +49,7 @@ CLOUD_FAULT = body(
             "type": "string",
             "minLength": 1,
             "maxLength": 100,
-            "description": "a cloud path, e.g. SequelNumber/Next or /api/v1/SequelNumber/Next",
+            "description": "a cloud path, or what follows its v1/: SequelNumber/Next",
         },
         "statusCode": {"type": "integer", "minimum": 0, "maximum": 99999},
         "count": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "default 1"},

@@ -62,6 +62,13 @@ def test_an_injected_status_code_answers_the_next_n_calls_of_that_endpoint(
     assert kit_cloud.post(QUERY, body_of(broker.sign_hc("01")))["statusCode"] == 0  # only Next
 
 
+def test_endpoints_are_named_by_path_or_by_what_follows_v1(broker: Broker) -> None:
+    for endpoint in ("ApplyVirtualHc/Apply", "/api/v1/BasicData/Query"):
+        broker.ok("POST", FAULT, {"endpoint": endpoint, "statusCode": 9, "count": 1})
+    injected = broker.ok("POST", FAULT, {})["injected"]
+    assert set(injected) == {"/test/v1/ApplyVirtualHc/Apply", QUERY}
+
+
 def test_unknown_endpoints_and_half_injections_are_refused_with_1704(broker: Broker) -> None:
     for fault in (
         {"endpoint": "No/Such", "statusCode": 1},
