@@ -155,6 +155,7 @@ def serve(config: BrokerConfig) -> int:
         stations=[s.name for s in config.stations],
         data_dir=str(config.data_dir),
         certificate=str(running.certificate) if running.certificate else None,
+        **_kit_urls(running),
     )
     print(f"nhi-broker is ready; the console is at {running.console}", flush=True)
     stop.wait()
@@ -162,6 +163,14 @@ def serve(config: BrokerConfig) -> int:
     running.stop()
     log.info("broker.stopped")
     return 0
+
+
+def _kit_urls(running: RunningServer) -> dict[str, str]:
+    """The sim profile's NHI cloud simulator (where a clinic system sends its cloud calls)."""
+    kit = running.broker.kit
+    if kit is None or kit.cloud is None:
+        return {}
+    return {"cloud": kit.cloud.url}
 
 
 def stop_signals() -> threading.Event:

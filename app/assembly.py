@@ -33,6 +33,9 @@ from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
 from broker.transport.serial_monitor import SerialMonitor
 from dcsim.server import DcSimulator
+from nhi_kit.cloud.cloud import Cloud
+from nhi_kit.cloud.server import CloudSimulator
+from nhi_kit.cloud.store import CloudStore
 
 FIRST_SIM_READER = "Virtual Reader 0"
 PROFILES = ("sim", "hardware")
@@ -48,6 +51,7 @@ class SimKit:
     local_slots: dict[str, LocalSlot]
     serial: dict[str, SerialReaderEmulator]
     dc: DcSimulator
+    cloud: CloudSimulator | None = None  # the NHI cloud simulator (nhi_kit.cloud)
 
 
 @dataclass
@@ -161,6 +165,17 @@ def _start_dc_simulator(
     return simulator, client
 
 
+def start_cloud_simulator(
+    directory: Path, dc: DataCentre | None, port: int | None = None
+) -> CloudSimulator:
+    """The kit's NHI cloud, started, checking virtual cards against ``dc`` when there is one;
+    ``port`` None takes the port of its last run if free."""
+    cloud = Cloud(CloudStore(directory), vhc_ids=dc.vhc_ids if dc is not None else None)
+    simulator = CloudSimulator(cloud, directory, port=port)
+    simulator.start()
+    return simulator
+
+
 def _sim(
     config: BrokerConfig,
     data_dir: Path,
@@ -171,6 +186,8 @@ def _sim(
 ) -> tuple[SimKit, DcClient, Hardware]:
     cards = CardKit()
     simulator, dc = _start_dc_simulator(config, data_dir, closers)
+    cloud = start_cloud_simulator(data_dir / "cloud-simulator", simulator.dc)
+    closers.append(cloud.stop)
     if not store.list():
         for sam_id in config.sim.cloud_sams:
             store.import_file(*kit_cloud_sam(sam_id))
@@ -199,7 +216,7 @@ def _sim(
         readers.extend(pcsc_readers)
         monitors.append(pcsc_monitor)
     return (
-        SimKit(cards, slots, emulators, simulator),
+        SimKit(cards, slots, emulators, simulator, cloud),
         dc,
         _with_cloud_sams(readers, monitors, store),
     )

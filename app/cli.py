@@ -18,6 +18,7 @@ import structlog
 
 from api.serve import certificate_paths, serve, wait_for_stop_signal
 from api.services import token_hash
+from app.assembly import start_cloud_simulator
 from broker import config
 from broker import logging as broker_logging
 from broker.emulators.dc.simulator import DataCentre
@@ -30,6 +31,7 @@ log = structlog.get_logger("broker.cli")
 
 NSS_NICKNAME = "nhi-broker-localhost"
 EXIT_USAGE = 2
+CLOUD_PORT = 5102  # beside the DC simulator's 5100 and 5101
 
 
 class CliError(Exception):
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--port", type=int, default=5100)
     dc.add_argument("--control-port", type=int, default=5101, help="plain-HTTP fault control")
     dc.add_argument("--data-dir", default=None, help="where its TLS certificate is kept")
+    cloud = kit.add_parser("cloud", help="the NHI cloud simulator alone (HTTPS on loopback)")
+    cloud.add_argument("--port", type=int, default=CLOUD_PORT)
+    cloud.add_argument("--data-dir", default=None, help="where its state and certificate are kept")
     kit.add_parser("cards", help="list the kit's cards")
     return parser
 
@@ -153,6 +158,8 @@ def _kit(args: argparse.Namespace) -> int:
         return kit_serial()
     if args.kit_command == "dc":
         return kit_dc(args.port, args.control_port, args.data_dir)
+    if args.kit_command == "cloud":
+        return kit_cloud(args.port, args.data_dir)
     return kit_cards()
 
 
@@ -192,6 +199,18 @@ def kit_dc(port: int, control_port: int, data_dir: str | None) -> int:
         control_url=simulator.control_url,
         certificate=str(simulator.cert_path),
     )
+    wait_for_stop_signal()
+    simulator.stop()
+    return 0
+
+
+def kit_cloud(port: int, data_dir: str | None) -> int:
+    """Run the NHI cloud simulator until SIGTERM or Ctrl-C (virtual cards cannot be checked:
+    their ids live in the broker's data centre)."""
+    directory = Path(data_dir) if data_dir else config.default_data_dir() / "cloud-simulator"
+    simulator = start_cloud_simulator(directory, None, port=port)
+    print(simulator.url, flush=True)
+    log.info("kit.cloud_ready", url=simulator.url, certificate=str(simulator.cert_path))
     wait_for_stop_signal()
     simulator.stop()
     return 0

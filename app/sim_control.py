@@ -1,5 +1,6 @@
 """Moving the virtual kit around a running sim broker: cards in and out of readers, QR tokens,
-data-centre faults and contracts. The sim API, the console and tests share these functions.
+data-centre faults and contracts, the NHI cloud simulator's faults and calls. The sim API,
+the console and tests share these functions.
 
 Every refusal is an ``InvalidParameterError`` (1704) naming the field at fault.
 """
@@ -18,6 +19,8 @@ from broker.emulators.dc.simulator import Contract, DcRefusedError
 from broker.emulators.dc.tokens import MAX_USES
 from broker.errors import InvalidParameterError
 from broker.transport.serial_frames import Slot
+from nhi_kit.cloud.cloud import ENDPOINTS
+from nhi_kit.cloud.server import CloudSimulator
 
 ROLES = {Slot.SAM: "sam", Slot.HPC: "hpc", Slot.HC: "hc"}
 MAX_LATENCY_MS = 60_000
@@ -150,6 +153,42 @@ def set_vhc_verifications(broker: RunningBroker, count: int) -> int:
     dc = kit.dc.dc
     dc.settings = dataclasses.replace(dc.settings, vhc_verifications=count)
     return count
+
+
+def set_cloud_fault(
+    broker: RunningBroker,
+    latency_ms: int | None = None,
+    down: bool | None = None,
+    injection: tuple[str, int, int] | None = None,
+) -> dict[str, Any]:
+    """Slow the NHI cloud simulator, take it off the network, or have one endpoint answer
+    ``(endpoint, statusCode, count)`` to its next calls; returns the faults in force."""
+    cloud = _cloud(broker)
+    if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
+        raise InvalidParameterError(f"latencyMs must be 0 to {MAX_LATENCY_MS}")
+    if injection is not None:
+        endpoint, status_code, count = injection
+        short = {p.split("/v1/", 1)[1]: p for p in ENDPOINTS}  # SequelNumber/Next → its path
+        path = short.get(endpoint, endpoint)
+        try:
+            cloud.cloud.inject(path, status_code, count)
+        except KeyError:
+            raise InvalidParameterError(
+                f"endpoint {_shown(endpoint)} is not a path of the cloud"
+            ) from None
+    return cloud.set_faults(latency_ms=latency_ms, down=down)
+
+
+def cloud_calls(broker: RunningBroker) -> list[dict[str, Any]]:
+    """The NHI cloud simulator's recent calls, newest first: time, endpoint, card, statusCode."""
+    return _cloud(broker).cloud.recent_calls()
+
+
+def _cloud(broker: RunningBroker) -> CloudSimulator:
+    cloud = kit_of(broker).cloud
+    if cloud is None:
+        raise InvalidParameterError("this broker's kit has no cloud simulator")
+    return cloud
 
 
 def set_contract(broker: RunningBroker, sam_id: str, state: str) -> None:

@@ -1,4 +1,4 @@
-"""The sim profile's control API: the virtual kit's cards, readers, QR tokens and data centre.
+"""The sim profile's control API: the virtual kit's cards, readers, QR tokens, data centre, cloud.
 
 Mounted only when the broker has a kit, so these paths are 404 in the
 hardware profile. Test programs outside the project call these exact paths.
@@ -19,7 +19,7 @@ from api.services import ApiServices
 from app import sim_control
 from app.assembly import RunningBroker
 from broker.codes import Code
-from broker.errors import BrokerError
+from broker.errors import BrokerError, InvalidParameterError
 
 PREFIX = "/api/sim/v1"
 TAG = "sim"
@@ -60,6 +60,34 @@ CONTRACT = body(
     },
     ("samId", "state"),
 )
+CLOUD_FAULT = body(
+    {
+        "latencyMs": {"type": "integer", "minimum": 0, "maximum": sim_control.MAX_LATENCY_MS},
+        "down": {"type": "boolean", "description": "refuse every connection"},
+        "endpoint": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "a cloud path, or what follows its v1/: SequelNumber/Next",
+        },
+        "statusCode": {"type": "integer", "minimum": 0, "maximum": 99999},
+        "count": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "default 1"},
+    }
+)
+CLOUD_FAULTS: Schema = {
+    "latencyMs": {"type": "integer"},
+    "down": {"type": "boolean"},
+    "injected": {"type": "object", "description": "path → {statusCode, count} still to come"},
+}
+CLOUD_CALL: Schema = {
+    "type": "object",
+    "properties": {
+        "time": {"type": "number", "description": "epoch seconds"},
+        "endpoint": {"type": "string"},
+        "card": {"type": "string", "description": "hcId or patientId, empty if none"},
+        "statusCode": {"type": "integer"},
+    },
+}
 CARD: Schema = {
     "type": "object",
     "properties": {
@@ -143,6 +171,19 @@ def _contract(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
     return {"samId": args["samId"], "state": args["state"]}
 
 
+def _cloud_fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+    injection = None
+    if "endpoint" in args or "statusCode" in args:
+        if "endpoint" not in args or "statusCode" not in args:
+            raise InvalidParameterError("endpoint and statusCode go together")
+        injection = (args["endpoint"], args["statusCode"], args.get("count", 1))
+    return sim_control.set_cloud_fault(broker, args.get("latencyMs"), args.get("down"), injection)
+
+
+def _cloud_calls(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+    return {"calls": sim_control.cloud_calls(broker)}
+
+
 PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
     ("Cards", None, _cards),
     ("Readers", None, _readers),
@@ -153,6 +194,8 @@ PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
     ("Sam/Contract", CONTRACT, _contract),
     ("PinPad", PIN_PAD, _pin_pad),
     ("Dc/Settings", DC_SETTINGS, _dc_settings),
+    ("Cloud/Fault", CLOUD_FAULT, _cloud_fault),
+    ("Cloud/Calls", None, _cloud_calls),
 )
 
 
@@ -240,5 +283,22 @@ DOCS: tuple[PathDoc, ...] = (
         request=CONTRACT,
         reply={"samId": {"type": "string"}, "state": {"type": "string"}},
         codes=INVALID,
+    ),
+    PathDoc(
+        "POST",
+        f"{PREFIX}/Cloud/Fault",
+        "slow the NHI cloud simulator, take it off the network, or have an endpoint answer "
+        "statusCode to its next count calls (sim profile only)",
+        TAG,
+        request=CLOUD_FAULT,
+        reply=CLOUD_FAULTS,
+        codes=INVALID,
+    ),
+    PathDoc(
+        "GET",
+        f"{PREFIX}/Cloud/Calls",
+        "the NHI cloud simulator's recent calls, newest first (sim profile only)",
+        TAG,
+        reply={"calls": {"type": "array", "items": CLOUD_CALL}},
     ),
 )

@@ -287,6 +287,11 @@ class DataCentre:
             card = self._state.virtual_cards[transfer.vhc_id].card
         return self._bind(card, session.hospital_id, device_id)
 
+    def vhc_ids(self, card_id: str) -> list[str]:
+        """The virtual-card ids bound for ``card_id``: what an HC signature's proof may hold."""
+        with self._lock:
+            return [i for i, v in self._state.virtual_cards.items() if v.card.card_id == card_id]
+
     def _bind(self, card: VhcCard, hospital_id: str, device_id: str) -> tuple[str, VhcCard]:
         vhc_id = secrets.token_hex(8)
         with self._lock:

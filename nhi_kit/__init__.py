@@ -1,0 +1,1 @@
+"""The virtual card kit's own packages: simulators the product never imports."""

@@ -1,0 +1,1 @@
+"""The NHI IC-card cloud simulated: signatures checked, state kept (docs/cloud-protocol.md)."""
