@@ -12,8 +12,10 @@ function emit(event, detail) {
   for (const listener of listeners[event]) listener(detail);
 }
 
-/** One request; never throws. statusCode < 0 means no cshis6 answer (see `message`). */
-export async function request(method, path, body) {
+/** One request; never throws. statusCode < 0 means no cshis6 answer (see `message`).
+ *  A `quiet` request (a side panel's polling) does not tell the page it reached the broker:
+ *  only the status and its event stream say whether the page is connected. */
+export async function request(method, path, body, { quiet = false } = {}) {
   const init = { method, cache: "no-store", headers: { Accept: "application/json" } };
   if (method !== "GET") {
     init.headers["Content-Type"] = "application/json";
@@ -23,10 +25,10 @@ export async function request(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch {
-    emit("unreachable");
+    if (!quiet) emit("unreachable");
     return { statusCode: -1, message: "未連接：無法連線至控制軟體元件" };
   }
-  emit("reachable");
+  if (!quiet) emit("reachable");
   let data = null;
   try {
     data = await response.json();

@@ -9,7 +9,7 @@ const EVERY_MS = 2000; // the calls come from a clinic system, not from this pag
 let timer = null;
 
 async function loadCloudCalls() {
-  const reply = await request("GET", PATH);
+  const reply = await request("GET", PATH, undefined, { quiet: true });
   const block = document.getElementById("cloud-calls");
   if (reply.statusCode === -404) {
     clearInterval(timer); // not a sim broker: nothing to show, ever

@@ -11,6 +11,7 @@ from tests.cloud.conftest import (
     body_of,
     start_cloud_sam_station,
 )
+from tests.pin_pad import PadTypist
 
 FEES = {
     "outpatientFee": "350",
@@ -131,7 +132,9 @@ def test_a_visit_through_the_serial_reader_with_its_physical_sam(
 ) -> None:
     broker.ok("POST", "/api/common/v1/Initial", {"name": "COM1"})
     broker.ok("POST", "/api/sam/v1/Verification")
-    broker.ok("POST", "/api/hpc/v1/Verification/Hpc", {"pin": COM1_DOCTOR_PIN})
+    assert broker.running.kit is not None
+    with PadTypist(broker.running.kit.serial["COM1"], COM1_DOCTOR_PIN):  # typed on the reader
+        broker.ok("POST", "/api/hpc/v1/Verification/Hpc", {"pin": "000000"})
     broker.ok("DELETE", "/api/hc/v1/Logout")
     answers = visit(broker, kit_cloud, "900000000735")
     assert answers["SequelNumber/Next"]["samId"] == "900000000101"
