@@ -19,14 +19,14 @@ from typing import Any, Protocol, cast
 import pykka
 import structlog
 
-from actors.base import ActorHandle, StateMovedError
+from actors.base import ActorHandle, StateMovedError, UnavailableCode
 from actors.hc import HcActor
 from actors.hca import HcaActor
 from actors.holder import Bind, Seen, Source
 from actors.messages import Context
 from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Binding, Call, Reconnect, StationActor, direct
+from actors.station import Binding, Call, Reconnect, StationActor, direct, restart_code
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
@@ -271,12 +271,17 @@ class Supervisor:
     # --- building actors ----------------------------------------------------------------
 
     def _register(
-        self, name: str, factory: Callable[[], pykka.ActorRef[Any]], code: Code, owner: str | None
+        self,
+        name: str,
+        factory: Callable[[], pykka.ActorRef[Any]],
+        code: Code,
+        owner: str | None,
+        codes: UnavailableCode | None = None,
     ) -> ActorHandle:
         with self._lock:
             self._factories[name] = factory
             self._owners[name] = owner
-            handle = ActorHandle(name, factory(), code)
+            handle = ActorHandle(name, factory(), code, codes)
             self._handles[name] = handle
             self._order.append(name)
         return handle
@@ -337,7 +342,7 @@ class Supervisor:
                 remember,
             )
 
-        self._register(f"station:{station}", factory, Code.PCSC_OTHER, station)
+        self._register(f"station:{station}", factory, Code.PCSC_OTHER, station, restart_code)
 
     def _cloud_sam(self, sam_id: str) -> ActorHandle:
         name = f"sam:{sam_id}"
