@@ -123,8 +123,9 @@ class BrokerActor(pykka.ThreadingActor):
 
     def _crash(self, exc: BaseException, log: Any) -> None:
         self._crashed = True
-        # exc_info without locals: a PIN in a local variable must not reach the log.
-        log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}")
+        # The traceback, rendered without locals (broker/logging.py): a PIN in a local
+        # variable must not reach the log.
+        log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         self.stop()  # queued behind what is waiting; those get ActorUnavailableError
         self._on_crash(self.name, exc)
 

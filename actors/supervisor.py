@@ -118,6 +118,7 @@ class Supervisor:
         self._order: list[str] = []
         self._crashes: dict[str, deque[float]] = defaultdict(deque)
         self._monitors: dict[str, Monitor] = {}
+        self._monitors_down: set[str] = set()  # logged when they went; logged again when back
         self._readers: dict[str, ReaderSpec] = {r.name: r for r in hardware.readers}
         self._slot_readers: dict[str, str] = {}  # slot → reader actor
         self._sam_slots: dict[tuple[str, str], str] = {}  # (reader actor, slot) → SAM actor
@@ -447,30 +448,42 @@ class Supervisor:
 
     # --- monitors ------------------------------------------------------------------------
 
-    def _start_monitor(self, spec: MonitorSpec) -> None:
+    def _start_monitor(self, spec: MonitorSpec) -> bool:
         try:
             self._monitors[spec.name] = spec.start(
                 self._slot_changed, lambda exc: self._monitor_failed(spec, exc)
             )
         except Exception as exc:  # e.g. a serial port still gone: try again later
             self._monitor_failed(spec, exc)
+            return False
+        return True
 
     def _monitor_failed(self, spec: MonitorSpec, exc: BaseException) -> None:
         if self._stopping:
             return
         delay = self._backoff(f"monitor:{spec.name}")
-        log.warning("monitor.died", monitor=spec.name, error=str(exc), restart_in=delay)
+        with self._lock:
+            first = spec.name not in self._monitors_down
+            self._monitors_down.add(spec.name)
+        # A device that stays missing is retried every few seconds: one line when it goes.
+        if first:
+            log.warning("monitor.down", monitor=spec.name, error=str(exc), retry_in=delay)
+        else:
+            log.debug("monitor.still_down", monitor=spec.name, error=str(exc), retry_in=delay)
         timer = threading.Timer(delay, self._restart_monitor, (spec,))
         timer.daemon = True
         timer.start()
 
     def _restart_monitor(self, spec: MonitorSpec) -> None:
-        if self._stopping:
+        if self._stopping or not self._start_monitor(spec):
             return
-        self._start_monitor(spec)
         for name in [n for n in self._order if n.startswith("reader:")]:
             self.handle(name).tell(Rescan())  # what changed while no one watched
-        log.info("monitor.restarted", monitor=spec.name)
+        with self._lock:
+            was_down = spec.name in self._monitors_down
+            self._monitors_down.discard(spec.name)
+        if was_down:
+            log.info("monitor.up", monitor=spec.name)
         self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{spec.name}"}))
 
     # --- crashes and restarts -------------------------------------------------------------
