@@ -87,7 +87,7 @@ class TlsFront:
         try:
             tls = self._context.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError) as exc:
-            log.debug("tls.handshake_failed", client=str(client), error=str(exc))
+            log.debug("tls.handshake_failed", client=f"{client[0]}:{client[1]}", error=str(exc))
             raw.close()
             return
         tls.settimeout(None)
