@@ -2,9 +2,9 @@
 
 ``config/default.toml`` is the sim profile; ``config/hardware.example.toml``
 explains every key for a clinic's reader host. The file is validated against one
-declared schema (``broker/config_schema.py``, msgspec Structs: strict types, no unknown
-keys); the frozen dataclasses here are what the broker runs on, so callers can
-``dataclasses.replace`` them.
+declared schema (``broker/config_schema.py``) with msgspec, which is strict about types
+by default, refuses unknown keys and names the failing key path; the frozen dataclasses
+here are what the broker runs on, so callers can ``dataclasses.replace`` them.
 """
 
 from __future__ import annotations
@@ -179,21 +179,36 @@ def _plain(table: msgspec.Struct, kind: type[T]) -> T:
 
 def check(config: BrokerConfig, source: str = CONFIGURATION) -> None:
     """Refuse a configuration that cannot work: shared readers, unknown serial readers."""
-    names = [s.name for s in config.stations]
-    if LOCAL not in names:
+    if LOCAL not in [s.name for s in config.stations]:
         raise ConfigError(source, "a station named 'local' is required", key="stations")
-    if len(set(names)) != len(names):
-        raise ConfigError(source, "names must be unique", key="stations")
-    owners: dict[str, str] = {}
-    for station in config.stations:
-        for reader in set(station.readers()):
-            if reader in owners:
-                where = f"{reader!r} is in {owners[reader]!r} and {station.name!r}"
-                raise ConfigError(source, where, key="stations")
-            owners[reader] = station.name
+    _check_names(config.stations, source)
+    _check_readers(config.stations, source)
     serial_names = {s.name for s in config.serial}
     for index, station in enumerate(config.stations):
         if station.serial and station.serial not in serial_names:
             raise ConfigError(
                 source, f"no [[serial]] named {station.serial}", key=f"stations[{index}].serial"
             )
+
+
+def _check_names(stations: tuple[StationConfig, ...], source: str) -> None:
+    seen: set[str] = set()
+    for index, station in enumerate(stations):
+        if station.name in seen:
+            problem = f"names must be unique: {station.name!r} is there twice"
+            raise ConfigError(source, problem, key=f"stations[{index}].name")
+        seen.add(station.name)
+
+
+def _check_readers(stations: tuple[StationConfig, ...], source: str) -> None:
+    """A reader belongs to one station (its HC and HCA reader may be one and the same)."""
+    owners: dict[str, str] = {}
+    for index, station in enumerate(stations):
+        for key in ("serial", "hc_reader", "hca_reader"):
+            reader = getattr(station, key)
+            if reader is None or owners.get(reader) == station.name:
+                continue
+            if reader in owners:
+                problem = f"{reader!r} is in {owners[reader]!r} and {station.name!r}"
+                raise ConfigError(source, problem, key=f"stations[{index}].{key}")
+            owners[reader] = station.name

@@ -73,8 +73,13 @@ BAD = {
     "one reader in two stations": Bad(
         '[[stations]]\nname = "local"\nhc_reader = "R0"\n[[stations]]\nname = "b"\n'
         'hca_reader = "R0"\n',
-        "stations",
+        "stations[1].hca_reader",
         "'R0' is in 'local' and 'b'",
+    ),
+    "a station name twice": Bad(
+        TWO_STATIONS + '[[stations]]\nname = "local"\n',
+        "stations[2].name",
+        "names must be unique: 'local' is there twice",
     ),
     "a station on a serial reader not configured": Bad(
         '[[stations]]\nname = "local"\nserial = "COM7"\n',
