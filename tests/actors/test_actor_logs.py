@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -128,3 +131,46 @@ def test_a_device_that_stays_missing_is_logged_when_it_goes_and_when_it_returns(
     loud = [entry for entry in said if entry[1] != "debug"]
     assert loud == [("monitor.down", "warning"), ("monitor.up", "info")]
     assert ("monitor.still_down", "debug") in said
+
+
+# Run apart: the PC/SC client library reads where pcscd listens once per process.
+PCSCD_GONE = """
+import json, threading
+from structlog.testing import capture_logs
+from broker.transport.pcsc import PcscMonitor
+
+class CountingMonitor(PcscMonitor):
+    attempts = 0
+    tried = threading.Condition()
+
+    def _establish(self):
+        try:
+            return super()._establish()
+        finally:
+            with self.tried:
+                self.attempts += 1
+                self.tried.notify_all()
+
+with capture_logs() as logged:
+    monitor = CountingMonitor(lambda event: None, retry_delay=0.001)
+    monitor.start()
+    with monitor.tried:
+        retried = monitor.tried.wait_for(lambda: monitor.attempts >= 5, 10)
+    monitor.stop()
+print(json.dumps({"retried": retried, "said": [[e["event"], e["log_level"]] for e in logged]}))
+"""
+
+
+def test_pcscd_that_stays_away_is_logged_once_not_at_every_retry() -> None:
+    gone = {**os.environ, "PCSCLITE_CSOCK_NAME": "/nonexistent/pcscd.comm"}  # no pcscd there
+    shown = subprocess.run(
+        [sys.executable, "-c", PCSCD_GONE],
+        env=gone,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(shown.stdout)
+    assert result["retried"]
+    assert result["said"] == [["pcsc.unreachable", "warning"]]
