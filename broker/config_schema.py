@@ -128,7 +128,9 @@ TYPE_WORDS = {
     "array": "an array",
     "object": "a table",
 }
-MESSAGE = re.compile(r"^(?P<what>.*?)(?: - at `(?P<at>[^`]*)`(?: in `(?P<within>[^`]*)`)?)?$")
+MESSAGE = re.compile(
+    r"^(?P<what>.*?)(?: - at `(?P<at>[^`]*)`(?: in `(?P<within>[^`]*)`)?)?$", re.DOTALL
+)
 SEGMENT = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
 
 
@@ -149,9 +151,26 @@ def describe(error: msgspec.ValidationError) -> tuple[str, str]:
 
 def _unknown_key(path: str, name: str) -> tuple[str, str]:
     known = [f.name for f in msgspec.structs.fields(_type_at(path))]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = _hint(name, known, top_level=not path)
     return _key(f"{path}.{name}"), f"unknown key{hint}; expected one of {', '.join(known)}"
+
+
+def _hint(name: str, known: list[str], *, top_level: bool) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return _elsewhere(name) if top_level else ""  # a top-level key may belong in a table
+
+
+def _elsewhere(name: str) -> str:
+    """For a top-level key that belongs in a table (``port`` above ``[server]``): which."""
+    for table in msgspec.structs.fields(ConfigFile):
+        kind = _bare(table.type)
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            close = difflib.get_close_matches(name, [f.name for f in msgspec.structs.fields(kind)])
+            if close:
+                return f" (did you mean {close[0]!r} in [{table.name}]?)"
+    return ""
 
 
 def _expected(what: str, path: str) -> str:

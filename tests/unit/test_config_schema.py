@@ -31,6 +31,9 @@ class Bad(NamedTuple):
 TWO_STATIONS = '[[stations]]\nname = "local"\n[[stations]]\nname = "b"\n'
 BAD = {
     "a mistyped key": Bad("[server]\nprot = 5066\n", "server.prot", "did you mean 'port'?"),
+    "a table's key above every table": Bad(
+        "prot = 5066\n", "prot", "did you mean 'port' in [server]?"
+    ),
     "a mistyped table": Bad("[pscs]\nenabled = true\n", "pscs", "did you mean 'pcsc'?"),
     "a quoted boolean": Bad(
         '[pcsc]\nenabled = "false"\n', "pcsc.enabled", "expected true or false, got a string"
