@@ -26,6 +26,7 @@ from broker.errors import BrokerError
 from broker.logging import bound
 
 CrashReport = Callable[[str, BaseException], None]
+UnavailableCode = Callable[[object], Code]  # the code for a message an actor cannot serve now
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -73,7 +74,8 @@ class BrokerActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         """Run the message's handler, unless its caller has gone or the actor crashed."""
         if self._crashed:
-            raise ActorUnavailableError(f"{self.name} is restarting", code=self.crash_code)
+            code = self.unavailable_code(message)
+            raise ActorUnavailableError(f"{self.name} is restarting", code=code)
         try:
             return self._dispatch(message)
         except BrokerError:
@@ -84,8 +86,12 @@ class BrokerActor(pykka.ThreadingActor):
                 log = log.bind(**message.context.log_fields())
             self._crash(exc, log)
             raise ActorUnavailableError(
-                f"{self.name} failed and is being restarted", code=self.crash_code
+                f"{self.name} failed and is being restarted", code=self.unavailable_code(message)
             ) from exc
+
+    def unavailable_code(self, message: object) -> Code:
+        """The code a caller of ``message`` gets while this actor restarts: its kind's."""
+        return self.crash_code
 
     def _dispatch(self, message: object) -> Any:
         if not isinstance(message, Message):
@@ -117,8 +123,9 @@ class BrokerActor(pykka.ThreadingActor):
 
     def _crash(self, exc: BaseException, log: Any) -> None:
         self._crashed = True
-        # exc_info without locals: a PIN in a local variable must not reach the log.
-        log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}")
+        # The traceback, rendered without locals (broker/logging.py): a PIN in a local
+        # variable must not reach the log.
+        log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         self.stop()  # queued behind what is waiting; those get ActorUnavailableError
         self._on_crash(self.name, exc)
 
@@ -126,12 +133,23 @@ class BrokerActor(pykka.ThreadingActor):
 class ActorHandle:
     """A stable name for an actor whose ref changes at every restart."""
 
-    def __init__(self, name: str, ref: pykka.ActorRef[Any], timeout_code: Code) -> None:
+    def __init__(
+        self,
+        name: str,
+        ref: pykka.ActorRef[Any],
+        timeout_code: Code,
+        codes: UnavailableCode | None = None,
+    ) -> None:
         self.name = name
         self._ref = ref
         self._lock = threading.Lock()
         self.timeout_code = timeout_code
+        self._codes = codes
         self.restarts = 0
+
+    def code_for(self, message: object) -> Code:
+        """The code a caller of ``message`` gets when the actor is restarting or late."""
+        return self._codes(message) if self._codes is not None else self.timeout_code
 
     @property
     def ref(self) -> pykka.ActorRef[Any]:
@@ -157,9 +175,10 @@ class ActorHandle:
 
     def forward(self, message: Message) -> Forwarded:
         """Send without waiting: the answer, for whoever waits on it (see ``Forwarded``)."""
+        code = self.code_for(message)
         if message.remaining() <= 0:
-            raise DeadlineError(f"no time left to ask {self.name}", code=self.timeout_code)
-        return Forwarded(self.ref.ask(message, block=False), self)
+            raise DeadlineError(f"no time left to ask {self.name}", code=code)
+        return Forwarded(self.ref.ask(message, block=False), self, code)
 
     def tell(self, message: Message) -> None:
         """Tell; a dead actor's messages are dropped (its replacement starts fresh)."""
@@ -189,10 +208,11 @@ class Forwarded:
 
     future: pykka.Future[Any]
     handle: ActorHandle
+    code: Code  # what the caller gets if the actor is restarting or late
 
     def wait(self, timeout: float) -> Any:
         """The answer (perhaps forwarded again); actor trouble as a clear BrokerError."""
-        name, code = self.handle.name, self.handle.timeout_code
+        name, code = self.handle.name, self.code
         if timeout <= 0:
             raise DeadlineError(f"no time left to wait for {name}", code=code)
         try:

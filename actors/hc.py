@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import CrashReport, Forwarded, StateMovedError
-from actors.holder import CardHolderActor
+from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
 from broker import errors
@@ -17,6 +17,7 @@ from broker.cards.records import Environment, PinStatus
 from broker.codes import Code
 from broker.dc.client import DcClient
 from broker.dc.records import VhcCard, VirtualCardBinding
+from broker.rules import HC_VERIFIED
 from broker.state import HcStatus, HcType, StateBoard
 from broker.transport.base import CardConnection
 
@@ -209,7 +210,7 @@ class HcActor(CardHolderActor):
             raise StateMovedError(f"the HC is in state {self._status.value} now")
         if self._virtual is not None:
             return {**_basic(self._virtual.card), "dateIssue": None}
-        card = self._card()
+        card = self._verified_card()
 
         def read(connection: CardConnection) -> dict[str, Any]:
             hc = card(connection)
@@ -231,7 +232,7 @@ class HcActor(CardHolderActor):
         if self._virtual is not None:
             virtual = self._virtual.card
             return virtual.card_id, virtual.id_no, self._virtual.vhc_id.encode()
-        card = self._card()
+        card = self._verified_card()
 
         def prove(connection: CardConnection) -> tuple[str, str, bytes]:
             hc = card(connection)
@@ -247,7 +248,7 @@ class HcActor(CardHolderActor):
                 "a virtual card's PIN is the app's", code=Code.VHC_NO_PIN_FUNCTIONS
             )
 
-        card = self._card()
+        card = self._verified_card()
 
         def run(connection: CardConnection) -> PinStatus:
             hc = card(connection)
@@ -268,11 +269,18 @@ class HcActor(CardHolderActor):
         """Physical cards only (1515); the card is logged out afterwards (manual)."""
         if self._virtual is not None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
-        card = self._card()
+        card = self._verified_card()
         self.converse(message, lambda c: card(c).update_marks(message.marks))
         self._log_out(message)
 
     # --- helpers -------------------------------------------------------------
+
+    def _verified_card(self) -> Callable[[CardConnection], HealthCardSession]:
+        """``_card`` for work that needs mode 2: the station checked it, but the card may
+        have been reset since (its reader restarted, or it was re-inserted)."""
+        if self._status not in HC_VERIFIED:
+            raise errors.BrokerError(RESET, code=Code.HC_MODE2_FAILED)
+        return self._card()
 
     def _card(self) -> Callable[[CardConnection], HealthCardSession]:
         """What makes the card's session in a conversation (in the reader's thread).

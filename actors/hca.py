@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from actors.base import CrashReport, Forwarded, StateMovedError
-from actors.holder import CardHolderActor
+from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
 from broker import errors
@@ -201,6 +201,8 @@ class HcaActor(CardHolderActor):
         """The holder's data, from the card or the mobile certificate."""
         if message.expect is not None and self._status not in message.expect:
             raise StateMovedError(f"the HCA is in state {self._status.value} now")
+        if message.expect is None:
+            self._require_pin_verified()
         if self._mobile is not None:
             holder = self._mobile
             return {
@@ -225,6 +227,7 @@ class HcaActor(CardHolderActor):
 
     def on_hca_sign(self, message: HcaSign, log: Any) -> dict[str, Any] | Forwarded:
         """The card's signature and who made it; a mobile certificate cannot sign here (1403)."""
+        self._require_pin_verified()
         self._physical(message)
 
         def sign(connection: CardConnection) -> dict[str, Any]:
@@ -241,6 +244,7 @@ class HcaActor(CardHolderActor):
 
     def on_hca_set_pin(self, message: HcaSetPin, log: Any) -> None:
         """Change the PIN (the PIN is verified: mode 3)."""
+        self._require_pin_verified()
         self._physical(message)
         self.converse(message, lambda c: _selected(c).set_pin(message.new_pin))
 
@@ -252,6 +256,11 @@ class HcaActor(CardHolderActor):
             self._set(self._type, HcaStatus.VERIFIED)
 
     # --- helpers -------------------------------------------------------------
+
+    def _require_pin_verified(self) -> None:
+        """The station checked mode 3, but the card may have been reset since."""
+        if self._status is not HcaStatus.PIN_VERIFIED:
+            raise errors.BrokerError(RESET, code=Code.HPC_MODE3_FAILED)
 
     def _physical(self, message: Message) -> None:
         if self._type is HcaType.MOBILE:

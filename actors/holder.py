@@ -24,6 +24,8 @@ from broker.state import StateBoard
 from broker.transport.base import CardConnection
 
 T = TypeVar("T")
+# Why a card actor refuses work the station found allowed a moment before.
+RESET = "the card was reset since it was verified (re-inserted, or its reader restarted)"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,10 @@ class CardHolderActor(BrokerActor):
         return self.source
 
     def _conversation(self, message: Message, run: Callable[[CardConnection], Any]) -> Converse:
-        conversation: Converse = message.child(Converse(slot=self._card_source().slot, run=run))
+        source = self._card_source()
+        conversation: Converse = message.child(
+            Converse(slot=source.slot, run=run, generation=self.generation)
+        )
         return conversation
 
     def _probe_all(self, message: Message) -> None:

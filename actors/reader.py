@@ -37,10 +37,22 @@ class ReaderClock(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Converse(Message):
-    """Run ``run(connection)`` on the card in ``slot``; its result is the answer."""
+    """Run ``run(connection)`` on the card in ``slot``; its result is the answer.
+
+    ``generation`` is the card's arrival the caller knows (``CardSeen``): a card
+    since reset — its reader restarted, or it was pulled — is not talked to as if
+    it still held the caller's session.
+    """
 
     slot: str
     run: Callable[[CardConnection], Any]
+    generation: int | None = None
+
+
+class CardResetError(BrokerError):
+    """The card was reset since its actor last saw it: the reader restarted, or it was moved."""
+
+    default_code = Code.READER_FAILED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +145,12 @@ class ReaderActor(BrokerActor):
 
     def on_converse(self, message: Converse, log: Any) -> Any:
         """Run a conversation; a card that vanished drops the connection."""
+        if message.generation not in (None, self._generations.get(message.slot)):
+            # Without this a card reset under a verified session answers SW 6982.
+            raise CardResetError(
+                f"the card in {message.slot} was reset ({self.name} restarted, or the card "
+                "moved); it is read again and must be verified again"
+            )
         connection = self._connection(message.slot)
         try:
             return message.run(connection)

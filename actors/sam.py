@@ -134,6 +134,7 @@ class SamActor(BrokerActor):
         self._status = SamStatus.NONE
         self._identity: SamIdentity | None = None
         self._session: DcSession | None = None
+        self._generation: int | None = None  # the arrival of the SAM card we talk to
 
     def on_start(self) -> None:
         """A (re)started SAM actor is unverified: say so."""
@@ -151,6 +152,7 @@ class SamActor(BrokerActor):
     def on_sam_card_seen(self, message: SamCardSeen, log: Any) -> None:
         """A SAM arrived (mode 1) or left (mode 0)."""
         seen = message.seen
+        self._generation = seen.generation
         if seen.present and seen.identity.kind == "SAM":
             self._identity = None  # read again: it may be another SAM
             self._session = None
@@ -216,11 +218,13 @@ class SamActor(BrokerActor):
             session.select()
             return run(session)
 
-        result: T = self._reader.ask(message.child(Converse(slot=self._slot, run=on_card)))
+        converse = Converse(slot=self._slot, run=on_card, generation=self._generation)
+        result: T = self._reader.ask(message.child(converse))
         return result
 
     def _probe(self, message: Message) -> None:
         seen: CardSeen = self._reader.ask(message.child(Probe(slot=self._slot)))
+        self._generation = seen.generation
         if seen.present and seen.identity.kind == "SAM":
             self._set(SamStatus.PRESENT)
 

@@ -158,10 +158,32 @@ class Reconnect(Message):
     device: str
 
 
+def restart_code(message: object) -> Code:
+    """What a call gets while its station restarts: the failure code of the card it needs.
+
+    A station serves every function, so its own kind has no single code: an HC
+    function says the HC could not be reached (1500), an HCA one 1400, a SAM one 1300.
+    """
+    if not isinstance(message, Call):
+        return StationActor.crash_code
+    need = rules.RULES[message.function]
+    if need.hc is not None:
+        return Code.HC_MODE1_FAILED
+    if need.hca is not None:
+        return Code.HPC_MODE1_FAILED
+    if need.sam is not None:
+        return Code.SAM_MODE1_FAILED
+    return StationActor.crash_code
+
+
 class StationActor(BrokerActor):
     """One station: its SAM, HCA and HC, and the rules between them."""
 
     crash_code = Code.PCSC_OTHER
+
+    def unavailable_code(self, message: object) -> Code:
+        """The code of the card the call needs (``restart_code``)."""
+        return restart_code(message)
 
     def __init__(
         self,

@@ -19,14 +19,14 @@ from typing import Any, Protocol, cast
 import pykka
 import structlog
 
-from actors.base import ActorHandle, StateMovedError
+from actors.base import ActorHandle, StateMovedError, UnavailableCode
 from actors.hc import HcActor
 from actors.hca import HcaActor
 from actors.holder import Bind, Seen, Source
 from actors.messages import Context
 from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Binding, Call, Reconnect, StationActor, direct
+from actors.station import Binding, Call, Reconnect, StationActor, direct, restart_code
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
@@ -118,6 +118,7 @@ class Supervisor:
         self._order: list[str] = []
         self._crashes: dict[str, deque[float]] = defaultdict(deque)
         self._monitors: dict[str, Monitor] = {}
+        self._monitors_down: set[str] = set()  # logged when they went; logged again when back
         self._readers: dict[str, ReaderSpec] = {r.name: r for r in hardware.readers}
         self._slot_readers: dict[str, str] = {}  # slot → reader actor
         self._sam_slots: dict[tuple[str, str], str] = {}  # (reader actor, slot) → SAM actor
@@ -276,12 +277,17 @@ class Supervisor:
     # --- building actors ----------------------------------------------------------------
 
     def _register(
-        self, name: str, factory: Callable[[], pykka.ActorRef[Any]], code: Code, owner: str | None
+        self,
+        name: str,
+        factory: Callable[[], pykka.ActorRef[Any]],
+        code: Code,
+        owner: str | None,
+        codes: UnavailableCode | None = None,
     ) -> ActorHandle:
         with self._lock:
             self._factories[name] = factory
             self._owners[name] = owner
-            handle = ActorHandle(name, factory(), code)
+            handle = ActorHandle(name, factory(), code, codes)
             self._handles[name] = handle
             self._order.append(name)
         return handle
@@ -342,7 +348,7 @@ class Supervisor:
                 remember,
             )
 
-        self._register(f"station:{station}", factory, Code.PCSC_OTHER, station)
+        self._register(f"station:{station}", factory, Code.PCSC_OTHER, station, restart_code)
 
     def _cloud_sam(self, sam_id: str) -> ActorHandle:
         name = f"sam:{sam_id}"
@@ -447,30 +453,42 @@ class Supervisor:
 
     # --- monitors ------------------------------------------------------------------------
 
-    def _start_monitor(self, spec: MonitorSpec) -> None:
+    def _start_monitor(self, spec: MonitorSpec) -> bool:
         try:
             self._monitors[spec.name] = spec.start(
                 self._slot_changed, lambda exc: self._monitor_failed(spec, exc)
             )
         except Exception as exc:  # e.g. a serial port still gone: try again later
             self._monitor_failed(spec, exc)
+            return False
+        return True
 
     def _monitor_failed(self, spec: MonitorSpec, exc: BaseException) -> None:
         if self._stopping:
             return
         delay = self._backoff(f"monitor:{spec.name}")
-        log.warning("monitor.died", monitor=spec.name, error=str(exc), restart_in=delay)
+        with self._lock:
+            first = spec.name not in self._monitors_down
+            self._monitors_down.add(spec.name)
+        # A device that stays missing is retried every few seconds: one line when it goes.
+        if first:
+            log.warning("monitor.down", monitor=spec.name, error=str(exc), retry_in=delay)
+        else:
+            log.debug("monitor.still_down", monitor=spec.name, error=str(exc), retry_in=delay)
         timer = threading.Timer(delay, self._restart_monitor, (spec,))
         timer.daemon = True
         timer.start()
 
     def _restart_monitor(self, spec: MonitorSpec) -> None:
-        if self._stopping:
+        if self._stopping or not self._start_monitor(spec):
             return
-        self._start_monitor(spec)
         for name in [n for n in self._order if n.startswith("reader:")]:
             self.handle(name).tell(Rescan())  # what changed while no one watched
-        log.info("monitor.restarted", monitor=spec.name)
+        with self._lock:
+            was_down = spec.name in self._monitors_down
+            self._monitors_down.discard(spec.name)
+        if was_down:
+            log.info("monitor.up", monitor=spec.name)
         self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{spec.name}"}))
 
     # --- crashes and restarts -------------------------------------------------------------

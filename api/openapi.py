@@ -34,6 +34,7 @@ INDEX_PATH = f"{SWAGGER_PREFIX}/index.html"
 SWAGGER_DIR = Path(__file__).with_name("swagger")
 SIM_MODULE = "api.resources.sim"
 STATUS_CODE_REF = "#/components/schemas/StatusCode"
+EVENT_STREAM = "text/event-stream"
 
 TAGS: tuple[tuple[str, str], ...] = (
     ("common", "裝置: connect and release a device, status, version, the API call log"),
@@ -308,19 +309,40 @@ def envelope_response(reply: Schema) -> dict[str, Any]:
 
 
 def plain_response(doc: PathDoc) -> dict[str, Any]:
-    """HTTP 200 without the envelope: a JSON object of the reply's fields, or text.
+    """HTTP 200 without the envelope: a JSON object of the reply's fields, events, or text.
 
-    For text (an event stream, metrics, a page) the fields, if any, describe
-    its parts (for events: each event's data) and go in ``x-fields``.
+    For other text (metrics, a page) the fields, if any, describe its parts and go
+    in ``x-fields``.
     """
     schema: Schema
-    if doc.content_type.split(";")[0].strip() == falcon.MEDIA_JSON:
+    media_type = doc.content_type.split(";")[0].strip()
+    if media_type == falcon.MEDIA_JSON:
         schema = {"type": "object", "properties": doc.reply}
+    elif media_type == EVENT_STREAM:
+        schema = event_schema(doc.reply)
     else:
         schema = {"type": "string"}
         if doc.reply:
             schema["x-fields"] = doc.reply
     return {"description": "OK", "content": {doc.content_type: {"schema": schema}}}
+
+
+def event_schema(kinds: dict[str, Schema]) -> Schema:
+    """One Server-Sent Event as a client's parser reads it: ``event`` names its kind and
+    ``data`` is JSON text, whose structure per kind ``contentSchema`` gives.
+
+    In OpenAPI 3.1 a stream's ``schema`` describes each of its events.
+    """
+    data = {"type": "string", "contentMediaType": falcon.MEDIA_JSON}
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"enum": list(kinds)}, "data": data},
+        "oneOf": [
+            {"properties": {"event": {"const": kind}, "data": {"contentSchema": fields}}}
+            for kind, fields in kinds.items()
+        ],
+    }
 
 
 def error_responses(path: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
 from broker.cards.sam_applet import SamApplet
 from broker.cloud_sam import CloudSamFile
-from broker.config import BrokerConfig, ConfigError, SerialConfig
+from broker.config import CONFIGURATION, BrokerConfig, ConfigError, SerialConfig
 from broker.dc.client import DcClient, DcConfig
 from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.dc.simulator import DataCentre
@@ -140,9 +140,13 @@ def trusted_grant_key(config: BrokerConfig) -> ec.EllipticCurvePublicKey | None:
     try:
         key = serialization.load_pem_public_key(Path(path).expanduser().read_bytes())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"dc.grant_public_key: cannot read a PEM public key from {path}") from exc
+        raise ConfigError(
+            CONFIGURATION, f"cannot read a PEM public key from {path}", key="dc.grant_public_key"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ConfigError(f"dc.grant_public_key: {path} is not an EC public key")
+        raise ConfigError(
+            CONFIGURATION, f"{path} is not an EC public key", key="dc.grant_public_key"
+        )
     return key
 
 
@@ -243,8 +247,10 @@ def _hardware(
     """Real readers (pcscd's, serial ones) and the configured data centre."""
     if config.dc.url == "sim":
         raise ConfigError(
-            "dc.url: the hardware profile needs the data centre's https:// address "
-            '(url = "sim" is the sim profile\'s simulator)'
+            CONFIGURATION,
+            "the hardware profile needs the data centre's https:// address "
+            '(url = "sim" is the sim profile\'s simulator)',
+            key="dc.url",
         )
     dc = DcClient(DcConfig(config.dc.url, timeout=config.dc.timeout, ca_file=config.dc.ca_file))
     readers: list[ReaderSpec] = []

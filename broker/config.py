@@ -1,7 +1,10 @@
 """The broker's configuration (TOML): server, data centre, stations, readers, the sim kit.
 
 ``config/default.toml`` is the sim profile; ``config/hardware.example.toml``
-explains every key for a clinic's reader host.
+explains every key for a clinic's reader host. The file is validated against one
+declared schema (``broker/config_schema.py``) with msgspec, which is strict about types
+by default, refuses unknown keys and names the failing key path; the frozen dataclasses
+here are what the broker runs on, so callers can ``dataclasses.replace`` them.
 """
 
 from __future__ import annotations
@@ -10,16 +13,24 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from broker.errors import InvalidParameterError
+import msgspec
 
+from broker.config_schema import ConfigFile, describe
+
+T = TypeVar("T")
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 LOCAL = "local"
+CONFIGURATION = "the configuration"  # where a configuration came from, when not a file
 
 
-class ConfigError(InvalidParameterError):
-    """The configuration file is wrong; the message names the key."""
+class ConfigError(Exception):
+    """The configuration is wrong: one line naming the file, the key path and the expectation."""
+
+    def __init__(self, source: str, problem: str, *, key: str | None = None) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source} {problem}")
 
 
 def default_data_dir() -> Path:
@@ -70,7 +81,7 @@ class DcSettings:
     url: str = "sim"
     timeout: float = 5.0
     ca_file: str | None = None
-    grant_public_key: str | None = None  # PEM of the DC's key that signs .SAM files
+    grant_public_key: str | None = None  # PEM: the data centre's grant key that signs .SAM files
 
 
 @dataclass(frozen=True)
@@ -109,12 +120,14 @@ class BrokerConfig:
 
 
 def load(path: Path) -> BrokerConfig:
-    """Read and check a configuration file."""
+    """Read and check a configuration file; a ConfigError names the file and the key."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    return parse(raw)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"is not valid TOML: {exc}") from exc
+    return parse(raw, source=str(path))
 
 
 def sim_profile() -> BrokerConfig:
@@ -122,88 +135,81 @@ def sim_profile() -> BrokerConfig:
     return load(REPO_CONFIG / "default.toml")
 
 
-def parse(raw: dict[str, Any]) -> BrokerConfig:
-    """Build and check a configuration from parsed TOML."""
-    server = _table(raw, "server")
-    dc = _table(raw, "dc")
-    restart = _table(raw, "restart")
-    sim = _table(raw, "sim")
-    config = BrokerConfig(
-        profile=str(raw.get("profile", "hardware")),
-        host=str(server.get("host", "127.0.0.1")),
-        port=int(server.get("port", 5066)),
-        tls=bool(server.get("tls", True)),
-        data_dir=Path(server["data_dir"]).expanduser()
-        if "data_dir" in server
-        else default_data_dir(),
-        admin_token_sha256=server.get("admin_token_sha256"),
-        pcsc=bool(raw.get("pcsc", {}).get("enabled", False)),
-        dc=DcSettings(
-            str(dc.get("url", "sim")),
-            float(dc.get("timeout", 5.0)),
-            dc.get("ca_file"),
-            dc.get("grant_public_key"),
-        ),
-        stations=tuple(_station(s) for s in raw.get("stations", [{"name": LOCAL}])),
-        serial=tuple(_serial(s) for s in raw.get("serial", [])),
-        restart=RestartPolicy(**restart),
-        sim=SimConfig(
-            readers=dict(sim.get("readers", {})),
-            serial={k: dict(v) for k, v in sim.get("serial", {}).items()},
-            cloud_sams=tuple(sim.get("cloud_sams", ())),
-            last_device=sim.get("last_device"),
-        ),
-    )
-    check(config)
+def parse(raw: dict[str, Any], source: str = CONFIGURATION) -> BrokerConfig:
+    """Validate parsed TOML against the schema (broker/config_schema.py) and check it."""
+    try:
+        file = msgspec.convert(raw, ConfigFile)
+    except msgspec.ValidationError as exc:
+        key, expected = describe(exc)
+        raise ConfigError(source, expected, key=key) from None
+    config = _from_file(file)
+    check(config, source)
     return config
 
 
-def check(config: BrokerConfig) -> None:
+def _from_file(file: ConfigFile) -> BrokerConfig:
+    server, sim = file.server, file.sim
+    return BrokerConfig(
+        profile=file.profile,
+        host=server.host,
+        port=server.port,
+        tls=server.tls,
+        data_dir=Path(server.data_dir).expanduser() if server.data_dir else default_data_dir(),
+        admin_token_sha256=server.admin_token_sha256,
+        pcsc=file.pcsc.enabled,
+        dc=_plain(file.dc, DcSettings),
+        stations=tuple(_plain(station, StationConfig) for station in file.stations),
+        serial=tuple(_plain(serial, SerialConfig) for serial in file.serial),
+        restart=_plain(file.restart, RestartPolicy),
+        sim=SimConfig(
+            readers=dict(sim.readers),
+            serial={
+                name: {slot: card for slot, card in msgspec.structs.asdict(slots).items() if card}
+                for name, slots in sim.serial.items()
+            },
+            cloud_sams=sim.cloud_sams,
+            last_device=sim.last_device,
+        ),
+    )
+
+
+def _plain(table: msgspec.Struct, kind: type[T]) -> T:
+    """The dataclass holding a validated table's keys (the names are the same)."""
+    return kind(**msgspec.structs.asdict(table))
+
+
+def check(config: BrokerConfig, source: str = CONFIGURATION) -> None:
     """Refuse a configuration that cannot work: shared readers, unknown serial readers."""
-    names = [s.name for s in config.stations]
-    if LOCAL not in names:
-        raise ConfigError("stations: a station named 'local' is required")
-    if len(set(names)) != len(names):
-        raise ConfigError("stations: names must be unique")
-    owners: dict[str, str] = {}
-    for station in config.stations:
-        for reader in set(station.readers()):
-            if reader in owners:
-                raise ConfigError(
-                    f"stations: {reader!r} is in {owners[reader]!r} and {station.name!r}"
-                )
-            owners[reader] = station.name
+    if LOCAL not in [s.name for s in config.stations]:
+        raise ConfigError(source, "a station named 'local' is required", key="stations")
+    _check_names(config.stations, source)
+    _check_readers(config.stations, source)
     serial_names = {s.name for s in config.serial}
-    for station in config.stations:
+    for index, station in enumerate(config.stations):
         if station.serial and station.serial not in serial_names:
             raise ConfigError(
-                f"stations.{station.name}.serial: no [[serial]] named {station.serial}"
+                source, f"no [[serial]] named {station.serial}", key=f"stations[{index}].serial"
             )
 
 
-def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    return value
+def _check_names(stations: tuple[StationConfig, ...], source: str) -> None:
+    seen: set[str] = set()
+    for index, station in enumerate(stations):
+        if station.name in seen:
+            problem = f"names must be unique: {station.name!r} is there twice"
+            raise ConfigError(source, problem, key=f"stations[{index}].name")
+        seen.add(station.name)
 
 
-def _serial(raw: dict[str, Any]) -> SerialConfig:
-    timeout = raw.get("pin_pad_timeout", 30.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ConfigError("serial.pin_pad_timeout: expected a number of seconds above 0")
-    return SerialConfig(str(raw["name"]), str(raw["url"]), float(timeout))
-
-
-def _station(raw: dict[str, Any]) -> StationConfig:
-    if "name" not in raw:
-        raise ConfigError("stations: every station needs a name")
-    devices = raw.get("devices")
-    return StationConfig(
-        name=str(raw["name"]),
-        token_sha256=raw.get("token_sha256"),
-        devices=tuple(devices) if devices is not None else None,
-        serial=raw.get("serial"),
-        hc_reader=raw.get("hc_reader"),
-        hca_reader=raw.get("hca_reader"),
-    )
+def _check_readers(stations: tuple[StationConfig, ...], source: str) -> None:
+    """A reader belongs to one station (its HC and HCA reader may be one and the same)."""
+    owners: dict[str, str] = {}
+    for index, station in enumerate(stations):
+        for key in ("serial", "hc_reader", "hca_reader"):
+            reader = getattr(station, key)
+            if reader is None or owners.get(reader) == station.name:
+                continue
+            if reader in owners:
+                problem = f"{reader!r} is in {owners[reader]!r} and {station.name!r}"
+                raise ConfigError(source, problem, key=f"stations[{index}].{key}")
+            owners[reader] = station.name

@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from broker.errors import BrokerError
+
 TRACE = 5  # below logging.DEBUG (10): one line per APDU
 LEVELS = {
     "trace": TRACE,
@@ -239,6 +241,20 @@ def _render(as_json: bool, colors: bool) -> list[structlog.types.Processor]:
     ]
 
 
+class _OrdinaryOutcomes(logging.Filter):
+    """Drops pykka's traceback of a ``BrokerError`` an actor answered an ask with.
+
+    pykka logs every exception it hands back to an asking caller; a domain error
+    (1500, 1510 …) is an answer, which the API's call line already reports.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for pykka's record of a domain error returned to its caller."""
+        if not record.name.startswith("pykka") or not record.exc_info:
+            return True
+        return not isinstance(record.exc_info[1], BrokerError)
+
+
 def configure(
     *, json: bool | None = None, level: str | int = "info", stream: TextIO | None = None
 ) -> None:
@@ -252,6 +268,7 @@ def configure(
     reset()
     handler = logging.StreamHandler(out)
     handler.setLevel(number)
+    handler.addFilter(_OrdinaryOutcomes())
     meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -9,15 +9,16 @@ and authorise the client's real address rather than the front's.
 from __future__ import annotations
 
 import contextlib
-import logging
 import select
 import socket
 import ssl
 import threading
 
+import structlog
+
 Address = tuple[str, int]
 
-_log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 CHUNK = 65536
 
@@ -86,7 +87,7 @@ class TlsFront:
         try:
             tls = self._context.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError) as exc:
-            _log.debug("TLS handshake with %s failed: %s", client, exc)
+            log.debug("tls.handshake_failed", client=f"{client[0]}:{client[1]}", error=str(exc))
             raw.close()
             return
         tls.settimeout(None)

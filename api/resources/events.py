@@ -220,7 +220,7 @@ DOCS: tuple[PathDoc, ...] = (
         "live events (Server-Sent Events): first `status` (the station's state), then "
         "`state`, `card`, `restart` and `degraded` as they happen; `: keepalive` every 15 s",
         "events",
-        reply={  # one SSE message per kind: `event: <kind>` then `data: <JSON object>`
+        reply={  # per kind, what its `data:` line holds as JSON text (api/openapi.py event_schema)
             "status": STATUS_DATA,
             "state": STATUS_DATA,
             "card": {

@@ -20,6 +20,9 @@ from api.services import ApiServices
 from broker.codes import Code
 from broker.errors import BrokerError, InvalidParameterError
 
+MAX_DEPTH = 16  # the manual's bodies are flat objects; a little room for nested lists
+TOO_DEEP = f"the body nests objects or arrays more than {MAX_DEPTH} deep"
+
 
 def ok(fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """A success body."""
@@ -50,9 +53,30 @@ def read_body(req: falcon.Request) -> dict[str, Any]:
         media = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameterError("the body is not valid JSON") from exc
+    except RecursionError:  # json recurses per level: ~1,000 brackets exhaust the stack
+        raise InvalidParameterError(TOO_DEEP) from None
     if not isinstance(media, dict):
         raise InvalidParameterError("the body must be a JSON object")
+    if not nested_within(media, MAX_DEPTH):  # so validation and logging never recurse deep
+        raise InvalidParameterError(TOO_DEEP)
     return media
+
+
+def nested_within(value: object, limit: int) -> bool:
+    """Whether ``value``'s objects and arrays nest at most ``limit`` deep (without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def validate(schema: dict[str, Any], args: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ I/O, so tests can drive it directly; nothing a host sends can stop it.
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import select
@@ -20,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
+
+import structlog
 
 from broker.apdu import SW, ResponseApdu
 from broker.roc import format_datetime as format_roc
@@ -39,7 +40,7 @@ from broker.transport.serial_frames import (
 if TYPE_CHECKING:
     from broker.emulators.card import CardEmulator
 
-_log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 POLL_SECONDS: Final = 0.02  # how long the serving thread waits before checking stop()
 MAX_PIN_DIGITS: Final = 16
@@ -345,7 +346,7 @@ class SerialReaderEmulator:
         except Exception:
             # A card emulator bug must not take the reader down; a real card
             # answers an internal failure with 6F00.
-            _log.exception("card emulator failed on an APDU")
+            log.exception("serial_emulator.apdu_failed")
             return ResponseApdu(b"", SW.NO_PRECISE_DIAGNOSIS).encode()
 
     def _bay(self, request: Request) -> _Bay | Status:
@@ -375,7 +376,7 @@ class SerialReaderEmulator:
             try:
                 data = self._read()
             except OSError:
-                _log.exception("%s emulator: reading the pty failed", self.name)
+                log.exception("serial_emulator.read_failed", reader=self.name)
                 return
             bodies = decoder.feed(data) if data else decoder.resync()
             for body in bodies:
@@ -397,7 +398,7 @@ class SerialReaderEmulator:
                 self._write(encode_frame(reply))
         except Exception:
             # Whatever a request does, the reader keeps serving the next one.
-            _log.exception("%s emulator failed on a request", self.name)
+            log.exception("serial_emulator.request_failed", reader=self.name)
 
     def _write(self, data: bytes) -> None:
         """Write all of ``data`` to the master, giving up if stopped meanwhile."""

@@ -386,21 +386,21 @@ class PcscMonitor:
                     self._release(context)
         except Exception as exc:  # any failure must end the thread visibly
             self.error = exc
-            log.exception("pcsc monitor failed")
+            log.exception("pcsc.monitor_failed")
             if self._on_failure is not None:
                 self._on_failure(exc)
 
     def _establish(self) -> int | None:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult in _DEAD_CONTEXT:
-            if self._reachable:
-                log.warning("pcscd not reachable; retrying", every_s=self._retry_delay)
+            if self._reachable:  # once, not at every retry
+                log.warning("pcsc.unreachable", retry_every_s=self._retry_delay)
             self._reachable = False
             return None
         if hresult != _OK:
             raise _failure(hresult, "establish context", "pcscd")
         if not self._reachable:
-            log.info("pcscd reachable again")
+            log.info("pcsc.reachable")
         self._reachable = True
         with self._lock:
             self._context = int(context)
@@ -421,7 +421,8 @@ class PcscMonitor:
             if hresult in (_TIMEOUT, scard.SCARD_E_CANCELLED):
                 continue
             if hresult in _DEAD_CONTEXT:
-                log.warning("pcscd went away; retrying", error=str(PcscResultError(hresult)))
+                log.warning("pcsc.unreachable", error=str(PcscResultError(hresult)))
+                self._reachable = False  # so the retries that follow stay quiet
                 self._forget(list(self._seen))
                 return
             if hresult == scard.SCARD_E_UNKNOWN_READER:  # vanished since we listed it

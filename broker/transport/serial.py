@@ -10,7 +10,6 @@ retry policy.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import serial
+import structlog
 
 from broker.errors import (
     BrokerError,
@@ -55,7 +55,7 @@ __all__ = [
     "SlotState",
 ]
 
-_log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 BAUDRATE: Final = 115200
 POLL_SECONDS: Final = 0.02  # one read slice; a slice with no bytes means the line is idle
@@ -246,7 +246,9 @@ class SerialReader:
                     if retries == 0:
                         raise
                     retries -= 1
-                    _log.warning("%s: retrying %s after: %s", self.name, command.name, exc)
+                    log.warning(
+                        "serial.retry", reader=self.name, command=command.name, error=str(exc)
+                    )
 
     def _accept(
         self, command: Command, slot: Slot, response: Response, parse: Callable[[bytes], T]
@@ -335,7 +337,7 @@ class SerialReader:
         try:
             port.close()
         except (serial.SerialException, OSError):
-            _log.debug("%s: closing a failed port raised", self.name, exc_info=True)
+            log.debug("serial.close_failed", reader=self.name, exc_info=True)
 
 
 def _status_label(status: int) -> str:

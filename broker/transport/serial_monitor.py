@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
+
+import structlog
 
 from broker.transport.base import SlotEvent, SlotListener
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import ReaderStatus, Slot, SlotState
 
-_log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 def status_events(name: str, before: ReaderStatus | None, after: ReaderStatus) -> list[SlotEvent]:
@@ -91,6 +92,7 @@ class SerialMonitor:
                 self._stop.wait(self._interval)
         except Exception as exc:  # kept and reported: see the class docstring
             self.error = exc
-            _log.warning("%s monitor ended: %s", self._reader.name, exc)
+            # The supervisor logs a monitor that goes (once) and comes back; this line says why.
+            log.debug("serial_monitor.ended", reader=self._reader.name, error=str(exc))
             if self._on_failure is not None:
                 self._on_failure(exc)

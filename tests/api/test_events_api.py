@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pykka
 import pytest
 
 from actors.messages import Context
 from api.app import create_app
+from api.openapi import build_document
 from api.resources.events import (
     KEEPALIVE_KEY,
     LIMIT_KEY,
@@ -75,6 +77,7 @@ class Stream:
         self.connection.request("GET", PATH, headers=headers or {})
         self.response = self.connection.getresponse()
         self.comments: list[str] = []
+        self.sent: list[dict[str, str]] = []  # each event as an SSE client's parser reads it
 
     def next(self) -> Event:
         """The next event (comments are kept aside)."""
@@ -90,6 +93,7 @@ class Stream:
             elif line.startswith("data: "):
                 data = line.removeprefix("data: ")
             elif line == "" and kind:
+                self.sent.append({"event": kind, "data": data})
                 return kind, json.loads(data)
 
     def until(self, wanted: Callable[[Event], bool]) -> Event:
@@ -173,6 +177,33 @@ def test_state_changes_and_restarts_of_the_station_arrive(
         assert restart == {"actor": "hc:local", "restarts": 1}
     finally:
         stream.close()
+
+
+def test_every_event_sent_is_what_the_openapi_document_describes(
+    broker: RunningBroker, server: HttpServer
+) -> None:
+    document = build_document(ApiServices(broker))
+    content = document["paths"][PATH]["get"]["responses"]["200"]["content"]
+    schema = content["text/event-stream"]["schema"]
+    stream = Stream(server)
+    try:
+        stream.next()
+        sim_control.remove(broker, "Virtual Reader 0")
+        stream.until(_card("Virtual Reader 0"))
+        context = Context("test-events", "pytest", "local")
+        broker.supervisor.call("local", Function.INITIAL, {"name": "COM1"}, context, 10.0)
+        stream.until(lambda e: e[0] == "state")
+        broker.supervisor.restart("hc:local")
+        stream.until(lambda e: e[0] == "restart")
+    finally:
+        stream.close()
+    assert {"status", "card", "state", "restart"} <= {e["event"] for e in stream.sent}
+    for event in stream.sent:
+        jsonschema.Draft202012Validator(schema).validate(event)  # data is JSON text
+        kind = next(
+            k for k in schema["oneOf"] if k["properties"]["event"]["const"] == event["event"]
+        )
+        jsonschema.validate(json.loads(event["data"]), kind["properties"]["data"]["contentSchema"])
 
 
 def test_a_station_sees_its_own_readers_only(broker: RunningBroker, server: HttpServer) -> None:

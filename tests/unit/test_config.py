@@ -43,8 +43,8 @@ def _stations(*stations: dict[str, Any]) -> dict[str, Any]:
             "'R0' is in 'local' and 'b'",
         ),
         (_stations({"name": "local", "serial": "COM7"}), r"no \[\[serial\]\] named COM7"),
-        (_stations({"devices": []}), "needs a name"),
-        ({"server": "x"}, r"\[server\] must be a table"),
+        (_stations({"devices": []}), r"stations\[0\]\.name: required key is missing"),
+        ({"server": "x"}, "server: expected a table, got a string"),
     ],
 )
 def test_impossible_configurations_are_refused_naming_the_key(

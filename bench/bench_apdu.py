@@ -3,9 +3,10 @@
 The same health card answers the real READ of its public profile (57 bytes)
 through: a direct call (local), pyserial over a pty to the emulated serial
 reader, and pyscard through a real pcscd and the vpcd driver. Starts a pcscd
-if none with the vpcd readers is running.
+if none with the vpcd readers is running; ``--quick`` (a few rounds) leaves PC/SC out,
+so it never starts or uses a pcscd.
 
-    .venv/bin/python bench/apdu.py [--rounds N]
+    .venv/bin/python bench/bench_apdu.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def median_ms(connection: CardConnection, rounds: int) -> float:
     """Median milliseconds for one READ, after a SELECT and a warm-up."""
     channel = ApduChannel(connection)
     channel.send(SELECT)
-    for _ in range(20):
+    for _ in range(min(20, rounds)):
         channel.send(READ)
     times = []
     for _ in range(rounds):
@@ -85,26 +86,33 @@ def pcsc(card: CardEmulator) -> Iterator[CardConnection]:
             stop_pcscd(process)
 
 
+PCSC = "PC/SC (pcscd + vpcd)"
 TRANSPORTS: dict[str, Callable[[CardEmulator], AbstractContextManager[CardConnection]]] = {
     "local (in process)": local,
     "serial (pty + pyserial)": serial,
-    "PC/SC (pcscd + vpcd)": pcsc,
+    PCSC: pcsc,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="a short run, without PC/SC")
+    parser.add_argument("--rounds", type=int, help="timed APDUs per transport (default 2000)")
     args = parser.parse_args()
+    rounds = args.rounds or (50 if args.quick else 2000)
     card = CardKit().card("900000000711")
     results = {}
     for name, transport in TRANSPORTS.items():
+        if args.quick and name == PCSC:
+            continue  # it needs pcscd: --quick must run where none may be started
         with transport(card) as connection:
-            results[name] = median_ms(connection, args.rounds)
+            results[name] = median_ms(connection, rounds)
     base = results["local (in process)"]
-    print(f"HC READ profile (57 bytes), median of {args.rounds} APDUs")
+    print(f"HC READ profile (57 bytes), median of {rounds} APDUs")
     for name, ms in results.items():
         print(f"  {name:<26} {ms:8.3f} ms   {ms / base:6.1f}x local")
+    if PCSC not in results:
+        print(f"  {PCSC:<26} skipped with --quick (needs pcscd; run without --quick)")
 
 
 if __name__ == "__main__":

@@ -13,21 +13,13 @@
     falcon app returning a fixed JSON served the same way (HttpServer + TLS
     front), in the same run: requests/s of both and their ratio.
 
-Starts pcscd if none offers the vpcd readers. About 40 s.
+Starts pcscd if none offers the vpcd readers. About 40 s. ``--quick`` runs (b)
+alone, briefly and with few clients: (a) needs pcscd, which a quick run never starts.
 
-    .venv/bin/python bench/http.py [--reads N] [--clients 50] [--seconds S] [--log-level L]
+    .venv/bin/python bench/bench_http.py [--quick] [--reads N] [--clients 50] [--seconds S]
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# Run as a script, this folder would come first on sys.path, and this file would
-# shadow the standard library's ``http`` (and bench/actors.py the ``actors``
-# package): the project root takes its place.
-sys.path.pop(0)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse
 import contextlib
@@ -35,9 +27,11 @@ import dataclasses
 import http.client
 import itertools
 import json
+import os
 import ssl
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,19 +123,21 @@ def card_in_vpcd(card: CardEmulator) -> Iterator[None]:
         slot.close()
 
 
-def broker_config(data_dir: Path) -> config.BrokerConfig:
+def broker_config(data_dir: Path, *, pcsc: bool = True) -> config.BrokerConfig:
     """The sim profile's data centre and cloud SAMs with pcscd's readers, nothing else.
 
     The station ``local`` reads health cards in vpcd slot 0; no in-process
-    readers, no serial reader polling in the background.
+    readers, no serial reader polling in the background. Without ``pcsc`` it has
+    no reader at all (enough for the status throughput).
     """
     sim = config.sim_profile()
+    local = config.StationConfig(config.LOCAL, hc_reader=READER if pcsc else None)
     return dataclasses.replace(
         sim,
         port=0,
         data_dir=data_dir,
-        pcsc=True,
-        stations=(config.StationConfig(config.LOCAL, hc_reader=READER),),
+        pcsc=pcsc,
+        stations=(local,),
         serial=(),
         sim=dataclasses.replace(sim.sim, readers={}, serial={}),
     )
@@ -347,6 +343,7 @@ def report_throughput(broker: dict[str, float], bare: dict[str, float], clients:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="(b) alone, 1 s per server")
     parser.add_argument("--reads", type=int, default=40, help="timed reads per measurement")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20000, help="at most, per server")
@@ -362,7 +359,10 @@ def main() -> None:
     # The broker as deployed logs every call (info); the lines go nowhere here.
     with open(os.devnull, "w") as sink:
         broker_logging.configure(json=True, level=args.log_level, stream=sink)
-        run(args)
+        if args.quick:
+            run_quick(args)
+        else:
+            run(args)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -376,6 +376,20 @@ def run(args: argparse.Namespace) -> None:
                 results = alternate({"broker": served.url, "bare falcon": bare_url}, args)
         finally:
             served.stop()
+    report_throughput(results["broker"], results["bare falcon"], args.clients)
+
+
+def run_quick(args: argparse.Namespace) -> None:
+    """(b) with a few clients for a second per server; (a) is left out: it needs pcscd."""
+    args.clients, args.requests, args.seconds = min(args.clients, 4), 2000, 2.0
+    directory = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    print("(a) skipped with --quick (it needs pcscd with the vpcd driver; run without --quick)")
+    served = start(broker_config(directory / "broker", pcsc=False))
+    try:
+        with bare_app(directory / "bare") as bare_url:
+            results = alternate({"broker": served.url, "bare falcon": bare_url}, args)
+    finally:
+        served.stop()
     report_throughput(results["broker"], results["bare falcon"], args.clients)
 
 

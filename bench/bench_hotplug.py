@@ -4,16 +4,10 @@ Measured from the moment the card moves (an in-process reader's insert, the
 emulated serial reader's slot) to the moment ``board`` shows the new HC
 state. Goal: within 100 ms.
 
-    .venv/bin/python bench/hotplug.py [--rounds N]
+    .venv/bin/python bench/bench_hotplug.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# Run as a script, this folder would shadow the ``actors`` package: the root goes first.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse
 import dataclasses
@@ -49,8 +43,10 @@ def _time_until(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="a short run: 3 rounds")
+    parser.add_argument("--rounds", type=int, help="inserts and removals of each (default 50)")
     args = parser.parse_args()
+    args.rounds = args.rounds or (3 if args.quick else 50)
     broker_logging.configure(level=logging.WARNING)
     data = Path(tempfile.mkdtemp())
     broker = assemble(dataclasses.replace(broker_config.sim_profile(), data_dir=data))
