@@ -89,6 +89,7 @@ class BrokerConfig:
     host: str = "127.0.0.1"
     port: int = 5066
     tls: bool = True
+    names: tuple[str, ...] = ()  # host names and addresses LAN stations call it by (certificate)
     data_dir: Path = field(default_factory=default_data_dir)
     admin_token_sha256: str | None = None
     pcsc: bool = False
@@ -131,6 +132,7 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
         host=str(server.get("host", "127.0.0.1")),
         port=int(server.get("port", 5066)),
         tls=bool(server.get("tls", True)),
+        names=_names(server.get("names", [])),
         data_dir=Path(server["data_dir"]).expanduser()
         if "data_dir" in server
         else default_data_dir(),
@@ -179,6 +181,12 @@ def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"[{name}] must be a table")
     return value
+
+
+def _names(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ConfigError("server.names: a list of host names and addresses")
+    return tuple(raw)
 
 
 def _station(raw: dict[str, Any]) -> StationConfig:
