@@ -73,7 +73,8 @@ def open_console(address: str | None, base: str | None, layout: HostLayout) -> i
     """Start the service if it is not running, then open ``address``'s page in the browser."""
     path = page_path(address)
     if path is None:
-        print(f"nhi-broker: {address!r} is not a cshis6 address: try cshis6://console")
+        hint = "try cshis6://console"
+        print(f"nhi-broker: {address!r} is no page of the broker: {hint}", file=sys.stderr)
         return EXIT_UNKNOWN_ADDRESS
     base = base or os.environ.get("NHI_BROKER_URL") or broker_url(layout.config_file)
     if not listening(base) and not (start_service(layout) and listening(base)):
