@@ -74,7 +74,7 @@ def run_cert(args: argparse.Namespace) -> int:
     tls = data_dir_of(args, HostLayout(Path("/"))) / "tls"
     ca = _ca(tls)
     if args.cert_command == "install":
-        install_ca(ca, HostLayout(Path(args.root)), Path.home())
+        install_ca(ca, HostLayout(Path(args.root).absolute()), Path.home())
         return 0
     data = ca_der(tls) if args.format == "der" else ca.read_bytes()
     if args.out:

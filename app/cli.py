@@ -190,9 +190,9 @@ def _run(args: argparse.Namespace) -> int:
 def _service(args: argparse.Namespace) -> int:
     if args.command == "install":
         program = Path(sys.executable).parent / "nhi-broker"
-        return service.install(HostLayout(Path(args.root)), program)
+        return service.install(HostLayout(Path(args.root).absolute()), program)
     if args.command == "uninstall":
-        return service.uninstall(HostLayout(Path(args.root)))
+        return service.uninstall(HostLayout(Path(args.root).absolute()))
     return desktop.open_console(args.address, args.url, HostLayout(Path("/")))
 
 

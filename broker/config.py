@@ -6,7 +6,9 @@ explains every key for a clinic's reader host.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,8 @@ from broker.errors import InvalidParameterError
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 LOCAL = "local"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 class ConfigError(InvalidParameterError):
@@ -184,9 +188,21 @@ def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _names(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+    """``[server] names``: how LAN stations reach this host; each goes into the certificate."""
+    if not isinstance(raw, list):
         raise ConfigError("server.names: a list of host names and addresses")
+    for name in raw:
+        if not (isinstance(name, str) and _is_host(name)):
+            raise ConfigError(f"server.names: {name!r} is not a host name or an IP address")
     return tuple(raw)
+
+
+def _is_host(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return len(name) <= 253 and _HOST_NAME.fullmatch(name) is not None
+    return True
 
 
 def _station(raw: dict[str, Any]) -> StationConfig:
