@@ -20,7 +20,6 @@ from api.services import token_hash
 from app import desktop, service
 from app.certs import CertError, add_cert_commands, run_cert
 from app.kit_cards import kit_cards
-from app.layout import HostLayout
 from broker import config
 from broker import logging as broker_logging
 from broker.emulators.dc.simulator import DataCentre
@@ -48,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_token(commands)
     add_cert_commands(commands)
-    _add_service(commands)
+    service.add_service_commands(commands)
+    desktop.add_open_command(commands)
     kit = commands.add_parser("kit", help="the virtual card kit").add_subparsers(
         dest="kit_command", required=True
     )
@@ -141,28 +141,6 @@ def _add_token(commands: Commands) -> None:
     role.add_argument("--station", metavar="NAME", default=None, help="a station's token")
 
 
-def _add_service(commands: Commands) -> None:
-    for name, what in (("install", "set up"), ("uninstall", "remove")):
-        command = commands.add_parser(
-            name,
-            help=f"{what} the systemd service, its user, the desktop entry and cshis6: handler",
-            description=f"As root on Debian 12/13: {what} the nhi-broker service "
-            "(system user nhi-broker in dialout, /etc/nhi-broker, /var/lib/nhi-broker, "
-            "the unit, the console's desktop entry and the cshis6: URL handler).",
-        )
-        command.add_argument("--root", default="/", help="work under this root (default /)")
-    opener = commands.add_parser(
-        "open",
-        help="open the console in the default browser (starting the service if needed)",
-        description="What cshis6://console does: start the installed service if nothing "
-        "answers, then open the console in the default browser.",
-    )
-    opener.add_argument("address", nargs="?", default=None, help="cshis6://console (default)")
-    opener.add_argument(
-        "--url", default=None, help="the broker's address (default: $NHI_BROKER_URL or the config)"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
@@ -182,18 +160,11 @@ def _run(args: argparse.Namespace) -> int:
         return print_token(admin=args.admin, station=args.station)
     if args.command == "cert":
         return run_cert(args)
-    if args.command in ("install", "uninstall", "open"):
-        return _service(args)
+    if args.command in ("install", "uninstall"):
+        return service.run_service_command(args)
+    if args.command == "open":
+        return desktop.run_open(args)
     return _kit(args)
-
-
-def _service(args: argparse.Namespace) -> int:
-    if args.command == "install":
-        program = Path(sys.executable).parent / "nhi-broker"
-        return service.install(HostLayout(Path(args.root).absolute()), program)
-    if args.command == "uninstall":
-        return service.uninstall(HostLayout(Path(args.root).absolute()))
-    return desktop.open_console(args.address, args.url, HostLayout(Path("/")))
 
 
 def _kit(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -21,6 +22,25 @@ PAGES = {"console": "/console"}  # the manual's only cshis6 address
 CONNECT_TIMEOUT = 2.0
 EXIT_NOT_RUNNING = 1
 EXIT_UNKNOWN_ADDRESS = 2
+
+
+def add_open_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``open [ADDRESS] [--url URL]``."""
+    opener = commands.add_parser(
+        "open",
+        help="open the console in the default browser (starting the service if needed)",
+        description="What cshis6://console does: start the installed service if nothing "
+        "answers, then open the console in the default browser.",
+    )
+    opener.add_argument("address", nargs="?", default=None, help="cshis6://console (default)")
+    opener.add_argument(
+        "--url", default=None, help="the broker's address (default: $NHI_BROKER_URL or the config)"
+    )
+
+
+def run_open(args: argparse.Namespace) -> int:
+    """Run ``open`` on this machine's installation."""
+    return open_console(args.address, args.url, HostLayout(Path("/")))
 
 
 def page_path(address: str | None) -> str | None:

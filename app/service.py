@@ -9,6 +9,7 @@ root with systemd running does it enable and start the service.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import shutil
@@ -28,6 +29,27 @@ EXAMPLE_CONFIG = config.REPO_CONFIG / "hardware.example.toml"
 
 class ServiceError(Exception):
     """A step of install or uninstall failed; the message says what to do."""
+
+
+def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``install`` and ``uninstall``."""
+    for name, what in (("install", "set up"), ("uninstall", "remove")):
+        command = commands.add_parser(
+            name,
+            help=f"{what} the systemd service, its user, the desktop entry and cshis6: handler",
+            description=f"As root on Debian 12/13: {what} the nhi-broker service "
+            "(system user nhi-broker in dialout, /etc/nhi-broker, /var/lib/nhi-broker, "
+            "the unit, the console's desktop entry and the cshis6: URL handler).",
+        )
+        command.add_argument("--root", default="/", help="work under this root (default /)")
+
+
+def run_service_command(args: argparse.Namespace) -> int:
+    """Run ``install`` (of this very program, from its venv) or ``uninstall``."""
+    layout = HostLayout(Path(args.root).absolute())
+    if args.command == "install":
+        return install(layout, Path(sys.executable).parent / "nhi-broker")
+    return uninstall(layout)
 
 
 def packaged(name: str) -> bytes:
