@@ -17,7 +17,9 @@ from pathlib import Path
 from app.layout import HostLayout
 from broker import config
 from broker.atomic import write_atomic
-from web.certificates import CA_FILE, ca_common_name, ca_der, ensure_ca
+from web.certificates import CA_FILE, ca_common_name, ca_der, ensure_ca, renewal_due
+
+EXIT_DUE, EXIT_NOT_DUE = 0, 1  # as systemd's ExecCondition= reads them: 1 skips quietly
 
 
 class CertError(Exception):
@@ -51,6 +53,15 @@ def add_cert_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     install.add_argument("--root", default="/", help="install into this root (default /)")
     _data_dir_options(install)
+    due = cert.add_parser(
+        "renewal-due",
+        help="exit 0 if the server certificate must be made again (the daily timer asks)",
+        description="Exit 0 and print 'due' when serve would make the server certificate "
+        "again (fewer than 30 days left, other names configured, another CA); exit 1 and "
+        "print 'not due' otherwise. The installed nhi-broker-renew.timer restarts the "
+        "service when it is due.",
+    )
+    _data_dir_options(due)
 
 
 def _data_dir_options(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +83,11 @@ def data_dir_of(args: argparse.Namespace, layout: HostLayout) -> Path:
 def run_cert(args: argparse.Namespace) -> int:
     """Run ``cert export`` or ``cert install``."""
     tls = data_dir_of(args, HostLayout(Path("/"))) / "tls"
+    if args.cert_command == "renewal-due":
+        names = config.load(Path(args.config)).names if args.config else ()
+        due = renewal_due(tls, names)
+        print("due" if due else "not due")
+        return EXIT_DUE if due else EXIT_NOT_DUE
     ca = _ca(tls)
     if args.cert_command == "install":
         install_ca(ca, HostLayout(Path(args.root).absolute()), Path.home())

@@ -46,6 +46,12 @@ class HostLayout:
         return self.under(Path(f"/etc/systemd/system/{SERVICE}.service"))
 
     @property
+    def renew_units(self) -> tuple[Path, Path]:
+        """The daily check that restarts the service when its certificate is due."""
+        units = self.under(Path("/etc/systemd/system"))
+        return units / f"{SERVICE}-renew.service", units / f"{SERVICE}-renew.timer"
+
+    @property
     def sysusers(self) -> Path:
         return self.under(Path(f"/etc/sysusers.d/{SERVICE}.conf"))
 

@@ -74,11 +74,13 @@ def install(layout: HostLayout, program: Path) -> int:
     _install_data_dir(layout, uid, gid)
     _write(layout.program, wrapper(program), mode=0o755)
     _write(layout.unit, packaged(f"{SERVICE}.service"))
+    for unit in layout.renew_units:
+        _write(unit, packaged(unit.name))
     _write(layout.desktop_entry, packaged("nhi-broker-console.desktop"))
     _update_desktop_database(layout)
     if layout.is_live and systemd_running():
         _run("systemctl", "daemon-reload")
-        _run("systemctl", "enable", "--now", f"{SERVICE}.service")
+        _run("systemctl", "enable", "--now", f"{SERVICE}.service", layout.renew_units[1].name)
         print(f"{SERVICE} is running: https://localhost:5066/console", file=sys.stderr)
     else:
         print(f"installed under {layout.root}; systemctl was not run", file=sys.stderr)
@@ -88,9 +90,11 @@ def install(layout: HostLayout, program: Path) -> int:
 def uninstall(layout: HostLayout) -> int:
     """Remove what ``install`` made, except the data, the configuration and the user."""
     _require_root(layout, "uninstall")
-    if layout.is_live and systemd_running() and layout.unit.exists():
-        _run("systemctl", "disable", "--now", f"{SERVICE}.service")
-    for path in (layout.unit, layout.desktop_entry, layout.program, layout.sysusers):
+    enabled = [unit.name for unit in (layout.unit, layout.renew_units[1]) if unit.exists()]
+    if layout.is_live and systemd_running() and enabled:
+        _run("systemctl", "disable", "--now", *enabled)
+    made = (layout.unit, *layout.renew_units, layout.desktop_entry, layout.program, layout.sysusers)
+    for path in made:
         if path.exists() or path.is_symlink():
             path.unlink()
             print(f"removed {path}", file=sys.stderr)

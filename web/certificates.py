@@ -195,6 +195,17 @@ def _still_good(
     return {str(n.value) for n in alt} == wanted and server.not_valid_after_utc - now > RENEW_BEFORE
 
 
+def renewal_due(directory: Path, names: Iterable[str] = (), now: dt.datetime | None = None) -> bool:
+    """Whether ``ensure_server_certificate`` would make the server certificate again."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:  # the certificates only: whoever may read them can tell
+        ca = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
+        server = x509.load_pem_x509_certificate((directory / SERVER_FILE).read_bytes())
+    except (OSError, ValueError):
+        return True
+    return not _still_good(server, ca, server_names(names), now)
+
+
 def ensure_server_certificate(
     directory: Path, names: Iterable[str] = (), now: dt.datetime | None = None
 ) -> tuple[Path, Path]:

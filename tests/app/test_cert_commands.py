@@ -3,6 +3,7 @@ root), every NSS database of the user, and files for Windows and macOS stations.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import ssl
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.serving import NHI_BROKER
+from api.serve import certificate_paths
+from tests.serving import NHI_BROKER, sim_config_with_names
+from web.certificates import RENEW_BEFORE, SERVER_VALIDITY, ensure_server_certificate
 
 
 def nhi_broker(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -118,3 +121,26 @@ def test_cert_export_never_writes_a_key(tmp_path: Path, home: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "PRIVATE KEY" not in shown.stdout
     assert shown.stdout.count("BEGIN CERTIFICATE") == 1
+
+
+def test_cert_renewal_due_says_not_due_for_a_fresh_certificate_and_due_near_expiry(
+    tmp_path: Path, home: Path
+) -> None:
+    tls = tmp_path / "tls"
+    issued = dt.datetime.now(dt.UTC) - SERVER_VALIDITY + RENEW_BEFORE - dt.timedelta(days=1)
+    ensure_server_certificate(tls, now=issued)  # 29 days left: inside the renewal window
+    due = nhi_broker("cert", "renewal-due", "--data-dir", str(tmp_path), home=home)
+    assert (due.returncode, due.stdout.strip()) == (0, "due")
+    certificate_paths(tmp_path)  # what serve does at start: a new one
+    fresh = nhi_broker("cert", "renewal-due", "--data-dir", str(tmp_path), home=home)
+    assert (fresh.returncode, fresh.stdout.strip()) == (1, "not due")
+
+
+def test_cert_renewal_due_when_the_configured_names_changed(tmp_path: Path, home: Path) -> None:
+    data = tmp_path / "data"
+    certificate_paths(data)
+    toml = sim_config_with_names(tmp_path / "broker.toml", ["reader-host.clinic.test"])
+    args = ["cert", "renewal-due", "--config", str(toml), "--data-dir", str(data)]
+    assert nhi_broker(*args, home=home).returncode == 0
+    certificate_paths(data, names=["reader-host.clinic.test"])
+    assert nhi_broker(*args, home=home).returncode == 1

@@ -17,6 +17,7 @@ from web.certificates import make_self_signed
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "hardware.example.toml"
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
+SYSTEMCTL = Path("/usr/bin/systemctl")
 USER = "nhi-broker"
 
 
@@ -53,6 +54,8 @@ EXPECTED = {
     "etc/sysusers.d/nhi-broker.conf": 0o644,
     "etc/nhi-broker/config.toml": 0o644,
     "etc/systemd/system/nhi-broker.service": 0o644,
+    "etc/systemd/system/nhi-broker-renew.service": 0o644,
+    "etc/systemd/system/nhi-broker-renew.timer": 0o644,
     "usr/local/bin/nhi-broker": 0o755,
     "usr/local/share/applications/nhi-broker-console.desktop": 0o644,
     "usr/local/share/applications/mimeinfo.cache": 0o644,
@@ -133,14 +136,23 @@ def systemd_analyze_verify(root: Path, unit: str) -> subprocess.CompletedProcess
     )
 
 
-def test_the_installed_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    installed(root)
-    # the targets it orders itself after (sysinit.target, multi-user.target …) are systemd's
-    # own units: a copy of this machine's, read only
+def with_systemd(root: Path) -> None:
+    """What a Debian root has: systemd's own units (the targets ours order themselves
+    after) and systemctl, which the renewal runs; copies of this machine's, read only."""
     assert SYSTEM_UNITS.is_dir(), f"{SYSTEM_UNITS} is missing: is the systemd package installed?"
     shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
-    verified = systemd_analyze_verify(root, "/etc/systemd/system/nhi-broker.service")
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(SYSTEMCTL, root / "usr/bin/systemctl")
+
+
+@pytest.mark.parametrize(
+    "unit", ["nhi-broker.service", "nhi-broker-renew.service", "nhi-broker-renew.timer"]
+)
+def test_the_installed_units_pass_systemd_analyze_verify(tmp_path: Path, unit: str) -> None:
+    root = tmp_path / "root"
+    installed(root)
+    with_systemd(root)
+    verified = systemd_analyze_verify(root, f"/etc/systemd/system/{unit}")
     assert verified.returncode == 0, f"systemd-analyze verify failed:\n{verified.stderr}"
     assert verified.stderr == "", f"systemd-analyze verify warned:\n{verified.stderr}"
 
@@ -149,7 +161,7 @@ def test_systemd_analyze_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     """The check above would see a mistake: the same unit with a bad command fails."""
     root = tmp_path / "root"
     installed(root)
-    shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    with_systemd(root)
     unit = root / "etc/systemd/system/nhi-broker.service"
     broken = unit.read_text().replace("ExecStart=/usr/local/bin/", "ExecStart=/usr/bin/absent/")
     unit.write_text(broken)
