@@ -3,8 +3,11 @@ unix datagram socket given as ``NOTIFY_SOCKET``."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import ssl
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,8 +33,11 @@ def test_serve_sends_ready_once_it_answers_and_stopping_on_sigterm(
         ready = notify_socket.recv(4096).decode().splitlines()
         assert ready[0] == "READY=1"
         assert ready[1] == f"STATUS=serving {served.ready['console']}"
-        with socket.create_connection(("127.0.0.1", served.port), timeout=10):
-            pass  # it was listening when it said so
+        # it answered when it said so
+        trusted = ssl.create_default_context(cafile=str(tmp_path / "data" / "tls" / "ca.crt"))
+        status = f"{served.url}/api/common/v1/Status"
+        with urllib.request.urlopen(status, context=trusted, timeout=30) as answer:
+            assert json.loads(answer.read())["statusCode"] == 0
         remaining = served.stop()
         assert notify_socket.recv(4096) == b"STOPPING=1"
         assert served.process.returncode == 0, remaining
