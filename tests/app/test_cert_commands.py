@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import ssl
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +147,44 @@ def test_cert_renewal_due_when_the_configured_names_changed(tmp_path: Path, home
     assert nhi_broker(*args, home=home).returncode == 0
     certificate_paths(data, names=["reader-host.clinic.test"])
     assert nhi_broker(*args, home=home).returncode == 1
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory other users can reach (pytest's own are root's alone)."""
+    directory = Path(tempfile.mkdtemp(prefix="nhi-broker-shared-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def as_nobody(*command: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` as the unprivileged user nobody, as a desktop user would run it."""
+    return subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOME": str(home)},
+    )
+
+
+def test_a_desktop_user_trusts_the_services_ca_without_reading_its_key(
+    shared_dir: Path,
+) -> None:
+    data = shared_dir / "data"
+    certificate_paths(data)  # as the service made it
+    home = shared_dir / "home"
+    home.mkdir()
+    shutil.chown(home, "nobody")
+    refused = as_nobody("cat", str(data / "tls" / "ca.key"), home=home)
+    assert refused.returncode != 0
+    assert "Permission denied" in refused.stderr
+    # the live root: an unprivileged user leaves the system store alone and says how
+    done = as_nobody(str(NHI_BROKER), "cert", "install", "--data-dir", str(data), home=home)
+    assert done.returncode == 0, done.stderr
+    assert "sudo nhi-broker cert install" in done.stderr
+    [(nickname, flags)] = nss_trust(home / ".pki" / "nssdb").items()
+    assert nickname.startswith("nhi-broker local CA")
+    assert flags == "C,,"
