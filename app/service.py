@@ -66,7 +66,9 @@ def install(layout: HostLayout, program: Path) -> int:
     """Set the service up under ``layout.root``; ``program`` is this ``nhi-broker``."""
     _require_root(layout, "install")
     if layout.is_live:
-        _require_reachable(program)
+        # the venv's python links to the interpreter it was made from: both must be reachable
+        for path in (program, Path(sys.executable).resolve()):
+            require_reachable(path)
     _write(layout.sysusers, packaged(f"{SERVICE}.sysusers"))
     _run("systemd-sysusers", *_root_option(layout), str(layout.sysusers))
     uid, gid = service_ids(layout)
@@ -187,14 +189,14 @@ def _require_root(layout: HostLayout, command: str) -> None:
         raise ServiceError(f"run it as root: sudo nhi-broker {command}{where}")
 
 
-def _require_reachable(program: Path) -> None:
+def require_reachable(program: Path) -> None:
     """The service user must be able to run ``program``: every directory above it searchable."""
     for directory in program.absolute().parents:
         if not os.stat(directory).st_mode & 0o001:
             raise ServiceError(
                 f"{directory} is closed to other users, so the service user cannot run "
-                f"{program}: put the checkout under /opt (e.g. /opt/nhi-broker), run "
-                "scripts/setup there, and run install from it"
+                f"{program}: put the checkout under /opt (e.g. /opt/nhi-broker), make its "
+                ".venv there with Debian's python3 (scripts/setup), and run install from it"
             )
 
 

@@ -3,6 +3,7 @@ checked by systemd's own ``systemd-analyze verify``."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from app.service import packaged
+from app.service import ServiceError, packaged, require_reachable
 from tests.serving import NHI_BROKER
 from web.certificates import make_self_signed
 
@@ -223,3 +224,14 @@ def test_install_and_uninstall_have_help(command: str) -> None:
     shown = nhi_broker(command, "--help")
     assert shown.returncode == 0
     assert "--root" in shown.stdout
+
+
+def test_install_refuses_a_program_the_service_user_could_not_reach(tmp_path: Path) -> None:
+    closed = tmp_path / "home" / "someone"  # e.g. a checkout under /root or a 0700 home
+    program = closed / "nhi-broker" / ".venv" / "bin" / "nhi-broker"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    os.chmod(closed, 0o700)
+    with pytest.raises(ServiceError, match=f"{closed} is closed to other users"):
+        require_reachable(program)
+    require_reachable(Path("/usr/bin/env"))  # /, /usr and /usr/bin are open to everyone
