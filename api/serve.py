@@ -23,7 +23,7 @@ from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
 from app.sd_notify import SystemdNotifier
 from broker.config import BrokerConfig
-from web.certificates import ensure_server_certificate
+from web.certificates import CertificateError, ensure_server_certificate
 from web.server import HttpServer
 
 log = structlog.get_logger("api.serve")
@@ -150,7 +150,7 @@ def serve(config: BrokerConfig) -> int:
     except StartupRefusedError as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except OSError as exc:  # ListenError, or the data directory cannot be written
+    except (OSError, CertificateError) as exc:  # ListenError, the data dir, a damaged CA
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_FAILED
     log.info(

@@ -27,6 +27,7 @@ from broker.emulators.kit import CardKit
 from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.emulators.vpcd import DEFAULT_PORT, run_until_stopped
 from dcsim.server import DcSimulator
+from web.certificates import CertificateError
 
 log = structlog.get_logger("broker.cli")
 
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     broker_logging.configure(level=args.log_level, json=as_json)
     try:
         return _run(args)
-    except (CliError, CertError, service.ServiceError, config.ConfigError) as exc:
+    except (CliError, CertError, CertificateError, service.ServiceError, config.ConfigError) as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -170,13 +170,25 @@ def _tls_directory(directory: Path) -> None:
     os.chmod(directory, 0o755)  # noqa: S103 - public certificates, private keys
 
 
+class CertificateError(ValueError):
+    """The CA on disk cannot be used; the message says what to do."""
+
+
 def ensure_ca(directory: Path, now: dt.datetime | None = None) -> tuple[Path, Path]:
-    """``ca.crt`` and ``ca.key`` in ``directory``: made on first use, then kept."""
-    now = now or dt.datetime.now(dt.UTC)
+    """``ca.crt`` and ``ca.key`` in ``directory``: made when either is missing, then kept.
+
+    A CA that is there but does not load is an error, never replaced: stations
+    trust it, and a new one would make every station refuse the broker.
+    """
     cert_path, key_path = directory / CA_FILE, directory / CA_KEY_FILE
-    if _read_pair(cert_path, key_path) is None:
+    if not (cert_path.exists() and key_path.exists()):
         _tls_directory(directory)
-        _write_pair(cert_path, key_path, *make_ca(now))
+        _write_pair(cert_path, key_path, *make_ca(now or dt.datetime.now(dt.UTC)))
+    elif _read_pair(cert_path, key_path) is None:
+        raise CertificateError(
+            f"the CA in {directory} cannot be read (permissions, or damaged files): run as "
+            f"its owner, or restore {CA_FILE} and {CA_KEY_FILE} from a backup"
+        )
     return cert_path, key_path
 
 
@@ -219,7 +231,7 @@ def ensure_server_certificate(
     ca_cert_path, ca_key_path = ensure_ca(directory, now)
     loaded = _read_pair(ca_cert_path, ca_key_path)
     if loaded is None:
-        raise ValueError(f"the CA in {directory} cannot be read")
+        raise CertificateError(f"the CA in {directory} cannot be read")
     ca, ca_key = loaded
     cert_path, key_path = directory / SERVER_FILE, directory / SERVER_KEY_FILE
     current = _read_pair(cert_path, key_path)

@@ -261,3 +261,13 @@ def test_serve_on_a_taken_port_says_so_and_exits_1(tmp_path: Path) -> None:
         shown = nhi_broker("serve", "--port", port, "--data-dir", str(tmp_path / "data"))
     assert shown.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in shown.stderr
+
+
+def test_serve_with_a_damaged_ca_says_so_and_exits_1(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert nhi_broker("cert", "export", "--data-dir", str(data_dir)).returncode == 0
+    (data_dir / "tls" / "ca.key").write_text("damaged")
+    shown = nhi_broker("serve", "--port", "0", "--data-dir", str(data_dir))
+    assert shown.returncode == 1
+    assert "cannot be read" in shown.stderr
+    assert "Traceback" not in shown.stderr

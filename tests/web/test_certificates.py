@@ -18,6 +18,7 @@ from api.serve import certificate_paths
 from web.certificates import (
     RENEW_BEFORE,
     SERVER_VALIDITY,
+    CertificateError,
     ensure_server_certificate,
     make_self_signed,
 )
@@ -143,3 +144,12 @@ def test_a_server_certificate_left_by_another_ca_is_replaced(tmp_path: Path) -> 
     (tmp_path / "ca.crt").unlink()  # a new CA, e.g. after a restore without the CA key
     cert = load(ensure_server_certificate(tmp_path)[0])
     cert.verify_directly_issued_by(load(tmp_path / "ca.crt"))
+
+
+def test_a_damaged_ca_is_an_error_never_replaced_behind_the_stations_back(tmp_path: Path) -> None:
+    ensure_server_certificate(tmp_path)
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(b"not a certificate")
+    with pytest.raises(CertificateError, match=r"restore ca\.crt and ca\.key"):
+        ensure_server_certificate(tmp_path)
+    assert ca.read_bytes() == b"not a certificate"
