@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pwd
 import shutil
 import ssl
 import subprocess
@@ -178,6 +179,8 @@ def test_a_desktop_user_trusts_the_services_ca_without_reading_its_key(
     home = shared_dir / "home"
     home.mkdir()
     shutil.chown(home, "nobody")
+    # the live root below is safe only unprivileged: make sure the switch happened
+    assert as_nobody("id", "-u", home=home).stdout.strip() == str(pwd.getpwnam("nobody").pw_uid)
     refused = as_nobody("cat", str(data / "tls" / "ca.key"), home=home)
     assert refused.returncode != 0
     assert "Permission denied" in refused.stderr
