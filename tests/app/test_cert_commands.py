@@ -181,6 +181,11 @@ def test_a_desktop_user_trusts_the_services_ca_without_reading_its_key(
     shutil.chown(home, "nobody")
     # the live root below is safe only unprivileged: make sure the switch happened
     assert as_nobody("id", "-u", home=home).stdout.strip() == str(pwd.getpwnam("nobody").pw_uid)
+    runs = as_nobody(str(NHI_BROKER), "--version", home=home)
+    assert runs.returncode == 0, (
+        f"nobody cannot run {NHI_BROKER} ({runs.stderr.strip()}): this test needs the checkout "
+        "and its .venv readable by other users, as an installed service needs them"
+    )
     refused = as_nobody("cat", str(data / "tls" / "ca.key"), home=home)
     assert refused.returncode != 0
     assert "Permission denied" in refused.stderr
