@@ -12,6 +12,7 @@ import signal
 import ssl
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,13 @@ import structlog
 from api.app import create_app
 from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
+from app.sd_notify import SystemdNotifier
 from broker.config import BrokerConfig
-from web.certificates import ensure_certificate
+from web.certificates import CertificateError, ensure_server_certificate
 from web.server import HttpServer
 
 log = structlog.get_logger("api.serve")
 
-CERTIFICATE_STEM = "localhost"
 SWITCH_INTERVAL = 0.001
 EXIT_REFUSED = 2  # the configuration may not be served as it is
 EXIT_FAILED = 1  # it could not be served (e.g. the port is taken)
@@ -40,14 +41,18 @@ class ListenError(OSError):
     """The configured address cannot be bound (the port is taken, the address is not ours)."""
 
 
-def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
-    """The broker's TLS certificate and key (made on first use): ``<data_dir>/tls/``."""
-    return ensure_certificate(data_dir / "tls", CERTIFICATE_STEM)
+def certificate_paths(data_dir: Path, *, names: Iterable[str] = ()) -> tuple[Path, Path]:
+    """The server certificate and key, for loopback and ``names``: ``<data_dir>/tls/``.
+
+    Signed by the broker's local CA (``tls/ca.crt``, made on first use); made
+    again when near expiry or when ``names`` change.
+    """
+    return ensure_server_certificate(data_dir / "tls", names)
 
 
-def tls_context(data_dir: Path) -> ssl.SSLContext:
-    """A server context with the broker's self-signed certificate; TLS 1.2 at least."""
-    cert, key = certificate_paths(data_dir)
+def tls_context(data_dir: Path, *, names: Iterable[str] = ()) -> ssl.SSLContext:
+    """A server context with the broker's server certificate; TLS 1.2 at least."""
+    cert, key = certificate_paths(data_dir, names=names)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
@@ -119,8 +124,8 @@ def start(config: BrokerConfig) -> RunningServer:
     sys.setswitchinterval(SWITCH_INTERVAL)
     context, certificate = None, None
     if config.tls:
-        context = tls_context(config.data_dir)
-        certificate = certificate_paths(config.data_dir)[0]
+        context = tls_context(config.data_dir, names=config.names)
+        certificate = certificate_paths(config.data_dir, names=config.names)[0]
     broker = assemble(config)
     try:
         server = HttpServer(create_app(ApiServices(broker)), config.host, config.port, tls=context)
@@ -139,12 +144,13 @@ def start(config: BrokerConfig) -> RunningServer:
 def serve(config: BrokerConfig) -> int:
     """``nhi-broker serve``: run until SIGTERM or SIGINT; the process's exit code."""
     stop = stop_signals()  # before starting: a signal during start-up stops it cleanly too
+    systemd = SystemdNotifier.from_environment()  # before starting helpers, which inherit env
     try:
         running = start(config)
     except StartupRefusedError as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except OSError as exc:  # ListenError, or the data directory cannot be written
+    except (OSError, CertificateError) as exc:  # ListenError, the data dir, a damaged CA
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_FAILED
     log.info(
@@ -158,8 +164,10 @@ def serve(config: BrokerConfig) -> int:
         **_kit_urls(running),
     )
     print(f"nhi-broker is ready; the console is at {running.console}", flush=True)
+    systemd.notify("READY=1", f"STATUS=serving {running.console}")
     stop.wait()
     log.info("broker.stopping")
+    systemd.notify("STOPPING=1")
     running.stop()
     log.info("broker.stopped")
     return 0

@@ -1,14 +1,13 @@
-"""The ``nhi-broker`` command line: ``serve``, ``token``, ``cert export`` and the virtual
-card kit (``kit …``)."""
+"""The ``nhi-broker`` command line: ``serve``, ``token``, ``cert``, the service (``install``,
+``uninstall``, ``open``) and the virtual card kit (``kit …``)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import os
 import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +15,12 @@ from typing import TypeAlias
 
 import structlog
 
-from api.serve import certificate_paths, serve, wait_for_stop_signal
+from api.serve import serve, wait_for_stop_signal
 from api.services import token_hash
+from app import desktop, service
 from app.assembly import start_cloud_simulator
+from app.certs import CertError, add_cert_commands, run_cert
+from app.kit_cards import kit_cards
 from broker import config
 from broker import logging as broker_logging
 from broker.emulators.dc.simulator import DataCentre
@@ -26,12 +28,13 @@ from broker.emulators.kit import CardKit
 from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.emulators.vpcd import DEFAULT_PORT, run_until_stopped
 from dcsim.server import DcSimulator
+from web.certificates import CertificateError
 
 log = structlog.get_logger("broker.cli")
 
-NSS_NICKNAME = "nhi-broker-localhost"
 EXIT_USAGE = 2
 CLOUD_PORT = 5102  # beside the DC simulator's 5100 and 5101
+LOG_LEVELS = ["trace", "debug", "info", "warning", "error"]
 
 
 class CliError(Exception):
@@ -41,17 +44,14 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with ``--help`` on every command."""
     parser = argparse.ArgumentParser(prog="nhi-broker", description=__doc__)
-    parser.add_argument(
-        "--log-level",
-        default=os.environ.get("NHI_BROKER_LOG_LEVEL", "info"),
-        choices=["trace", "debug", "info", "warning", "error"],
-        help="trace also logs every APDU (PINs masked); default info or $NHI_BROKER_LOG_LEVEL",
-    )
+    parser.add_argument("--version", action="version", version=f"nhi-broker {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     _add_serve(commands)
     _add_token(commands)
-    _add_cert(commands)
+    add_cert_commands(commands)
+    service.add_service_commands(commands)
+    desktop.add_open_command(commands)
     kit = commands.add_parser("kit", help="the virtual card kit").add_subparsers(
         dest="kit_command", required=True
     )
@@ -66,8 +66,42 @@ def build_parser() -> argparse.ArgumentParser:
     cloud = kit.add_parser("cloud", help="the NHI cloud simulator alone (HTTPS on loopback)")
     cloud.add_argument("--port", type=int, default=CLOUD_PORT)
     cloud.add_argument("--data-dir", default=None, help="where its state and certificate are kept")
-    kit.add_parser("cards", help="list the kit's cards")
+    kit.add_parser("cards", help="the kit's cards: PIN/PUK (test cards), formal/test, reader")
+    _add_log_options(parser, top=True)
     return parser
+
+
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("nhi-broker")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _add_log_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--log-level`` and ``--log-format`` on ``parser`` and every command below it.
+
+    Below the top, defaults are suppressed, so ``serve --log-level debug`` and
+    ``--log-level debug serve`` both work and neither overwrites the other.
+    """
+    level_default = os.environ.get("NHI_BROKER_LOG_LEVEL", "info") if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--log-level",
+        default=level_default,
+        choices=LOG_LEVELS,
+        help="trace also logs every APDU (PINs masked); default info or $NHI_BROKER_LOG_LEVEL",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=None if top else argparse.SUPPRESS,
+        choices=["json", "console"],
+        help="json: one object per line; console: for people (the default on a terminal)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _add_log_options(child, top=False)
 
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -113,30 +147,14 @@ def _add_token(commands: Commands) -> None:
     role.add_argument("--station", metavar="NAME", default=None, help="a station's token")
 
 
-def _add_cert(commands: Commands) -> None:
-    cert = commands.add_parser("cert", help="the broker's TLS certificate").add_subparsers(
-        dest="cert_command", required=True
-    )
-    export = cert.add_parser(
-        "export",
-        help="write the broker's certificate (PEM); --nss makes Chromium trust it",
-        description="Write the certificate serve uses (made now if missing). With --nss, "
-        "add it to your NSS database (~/.pki/nssdb) so Chromium trusts the console; "
-        "run it as the user who runs the browser.",
-    )
-    export.add_argument("--out", default=None, help="file to write (default: standard output)")
-    export.add_argument("--nss", action="store_true", help="trust it in ~/.pki/nssdb (certutil)")
-    export.add_argument("--data-dir", default=None, help="as given to serve")
-    export.add_argument("--config", default=None, help="as given to serve (for its data_dir)")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    broker_logging.configure(level=args.log_level)
+    as_json = None if args.log_format is None else args.log_format == "json"
+    broker_logging.configure(level=args.log_level, json=as_json)
     try:
         return _run(args)
-    except (CliError, config.ConfigError) as exc:
+    except (CliError, CertError, CertificateError, service.ServiceError, config.ConfigError) as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -147,7 +165,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "token":
         return print_token(admin=args.admin, station=args.station)
     if args.command == "cert":
-        return cert_export(args)
+        return run_cert(args)
+    if args.command in ("install", "uninstall"):
+        return service.run_service_command(args)
+    if args.command == "open":
+        return desktop.run_open(args)
     return _kit(args)
 
 
@@ -216,16 +238,6 @@ def kit_cloud(port: int, data_dir: str | None) -> int:
     return 0
 
 
-def kit_cards() -> int:
-    """Print the kit's cards, one per line."""
-    for card in CardKit().listing():
-        name = (
-            card.fields.get("name") or card.fields.get("c_name") or card.fields.get("hospital_name")
-        )
-        print(f"{card.id}  {card.kind:<3}  {card.fields['environment']}  {name or ''}")
-    return 0
-
-
 def serve_config(args: argparse.Namespace) -> config.BrokerConfig:
     """The configuration ``serve`` runs: the profile's, then the command line's overrides."""
     if args.config:
@@ -261,55 +273,6 @@ def print_token(*, admin: bool, station: str | None) -> int:
     print(f"# It is stored nowhere. Paste this line into {where}:")
     print(f'token_sha256 = "{digest}"')
     return 0
-
-
-def cert_export(args: argparse.Namespace) -> int:
-    """Write the broker's certificate; with ``--nss`` trust it in the user's NSS database."""
-    if args.data_dir:
-        data_dir = Path(args.data_dir)
-    elif args.config:
-        data_dir = config.load(Path(args.config)).data_dir
-    else:
-        data_dir = config.default_data_dir()
-    certificate = certificate_paths(data_dir)[0]
-    pem = certificate.read_bytes()
-    if args.out:
-        Path(args.out).write_bytes(pem)
-        print(f"wrote {args.out}", file=sys.stderr)
-    elif not args.nss:
-        sys.stdout.write(pem.decode("ascii"))
-    if args.nss:
-        trust_in_nss(Path(args.out) if args.out else certificate)
-    return 0
-
-
-def trust_in_nss(certificate: Path) -> None:
-    """Add ``certificate`` as a trusted TLS authority to ``~/.pki/nssdb`` (Chromium's)."""
-    certutil = shutil.which("certutil")
-    if certutil is None:
-        raise CliError(
-            "certutil is missing: install it with 'apt-get install libnss3-tools', "
-            "then run this again"
-        )
-    database = Path.home() / ".pki" / "nssdb"
-    where = f"sql:{database}"
-    if not (database / "cert9.db").exists():
-        database.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _certutil(certutil, "-N", "-d", where, "--empty-password")
-    # A certificate made again (a new data dir) replaces the old one under the same name.
-    subprocess.run(  # noqa: S603 - certutil found on PATH, fixed arguments
-        [certutil, "-D", "-d", where, "-n", NSS_NICKNAME], capture_output=True, check=False
-    )
-    _certutil(certutil, "-A", "-d", where, "-t", "C,,", "-n", NSS_NICKNAME, "-i", str(certificate))
-    print(f"trusted {certificate} in {database} as {NSS_NICKNAME!r}", file=sys.stderr)
-
-
-def _certutil(certutil: str, *arguments: str) -> None:
-    done = subprocess.run(  # noqa: S603 - certutil found on PATH, fixed arguments
-        [certutil, *arguments], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise CliError(f"certutil {arguments[0]} failed: {(done.stderr or done.stdout).strip()}")
 
 
 def sim_serial_cards() -> dict[str, str]:

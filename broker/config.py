@@ -102,6 +102,7 @@ class BrokerConfig:
     host: str = "127.0.0.1"
     port: int = 5066
     tls: bool = True
+    names: tuple[str, ...] = ()  # host names and addresses LAN stations call it by (certificate)
     data_dir: Path = field(default_factory=default_data_dir)
     admin_token_sha256: str | None = None
     pcsc: bool = False
@@ -154,6 +155,7 @@ def _from_file(file: ConfigFile) -> BrokerConfig:
         host=server.host,
         port=server.port,
         tls=server.tls,
+        names=server.names,
         data_dir=Path(server.data_dir).expanduser() if server.data_dir else default_data_dir(),
         admin_token_sha256=server.admin_token_sha256,
         pcsc=file.pcsc.enabled,

@@ -22,6 +22,10 @@ Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]  # `nhi-broker t
 StationName = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.-]+$")]
 SerialName = Annotated[str, msgspec.Meta(pattern="^COM[0-9]+$")]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# A DNS name (labels of letters, digits and inner hyphens) or an IPv4/IPv6 address.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_PATTERN = rf"^({_LABEL}([.]{_LABEL})*|[0-9A-Fa-f:.]+)$"
+HostName = Annotated[str, msgspec.Meta(pattern=HOST_PATTERN, max_length=253)]
 DcUrl = Annotated[str, msgspec.Meta(pattern="^(sim|https?://.+)$")]  # sim: the kit's DC
 
 
@@ -37,6 +41,7 @@ class ServerTable(Table):
     tls: bool = True
     data_dir: NonEmpty | None = None
     admin_token_sha256: Sha256 | None = None
+    names: tuple[HostName, ...] = ()  # how LAN stations reach this host (in its certificate)
 
 
 class PcscTable(Table):
@@ -120,6 +125,7 @@ PATTERN_WORDS = {
     "^[A-Za-z0-9_.-]+$": "a name of letters, digits, '.', '_' or '-'",
     "^COM[0-9]+$": "a serial reader name such as COM1",
     "^(sim|https?://.+)$": "'sim' or an https:// URL",
+    HOST_PATTERN: "a host name or an IP address",
 }
 TYPE_WORDS = {
     "int": "an integer",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from api.serve import StartupRefusedError, check_exposure
 from broker import config
@@ -107,7 +108,7 @@ def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: 
     person = read_until(served.process, "console is at")[-1]
     assert served.ready["console"] in person
 
-    trusted = ssl.create_default_context(cafile=str(served.data_dir / "tls" / "localhost.crt"))
+    trusted = ssl.create_default_context(cafile=str(served.data_dir / "tls" / "ca.crt"))
     status = get_status(served.url, trusted)
     assert status["statusCode"] == 0
     assert status["status"]["initialized"] is False
@@ -118,7 +119,7 @@ def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: 
     assert '"broker.stopped"' in remaining
 
 
-def test_cert_export_writes_the_certificate_the_running_server_presents(
+def test_cert_export_writes_the_ca_that_signed_the_certificate_the_running_server_presents(
     served: Served, tmp_path: Path
 ) -> None:
     out = tmp_path / "broker.pem"
@@ -134,14 +135,17 @@ def test_cert_export_writes_the_certificate_the_running_server_presents(
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         presented = tls.getpeercert(binary_form=True)
-    assert presented == ssl.PEM_cert_to_DER_cert(out.read_text())
+    assert presented is not None
+    server = x509.load_der_x509_certificate(presented)
+    server.verify_directly_issued_by(x509.load_pem_x509_certificate(out.read_bytes()))
+    assert server.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-def test_cert_export_makes_the_certificate_serve_will_use_and_prints_it(tmp_path: Path) -> None:
+def test_cert_export_makes_the_ca_serve_will_use_and_prints_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
     shown = nhi_broker("cert", "export", "--data-dir", str(data_dir))
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout == (data_dir / "tls" / "localhost.crt").read_text()
+    assert shown.stdout == (data_dir / "tls" / "ca.crt").read_text()
     again = nhi_broker("cert", "export", "--data-dir", str(data_dir))
     assert again.stdout == shown.stdout  # made once, then kept
 
@@ -158,7 +162,7 @@ def test_cert_export_nss_trusts_it_in_the_users_nss_database(tmp_path: Path) -> 
     listed = subprocess.run(
         ["certutil", "-L", "-d", database], capture_output=True, text=True, check=True
     )
-    entries = [line for line in listed.stdout.splitlines() if "nhi-broker-localhost" in line]
+    entries = [line for line in listed.stdout.splitlines() if "nhi-broker local CA" in line]
     assert len(entries) == 1
     assert entries[0].split()[-1] == "C,,"
 
@@ -257,3 +261,13 @@ def test_serve_on_a_taken_port_says_so_and_exits_1(tmp_path: Path) -> None:
         shown = nhi_broker("serve", "--port", port, "--data-dir", str(tmp_path / "data"))
     assert shown.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in shown.stderr
+
+
+def test_serve_with_a_damaged_ca_says_so_and_exits_1(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert nhi_broker("cert", "export", "--data-dir", str(data_dir)).returncode == 0
+    (data_dir / "tls" / "ca.key").write_text("damaged")
+    shown = nhi_broker("serve", "--port", "0", "--data-dir", str(data_dir))
+    assert shown.returncode == 1
+    assert "cannot be read" in shown.stderr
+    assert "Traceback" not in shown.stderr

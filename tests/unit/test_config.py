@@ -45,6 +45,10 @@ def _stations(*stations: dict[str, Any]) -> dict[str, Any]:
         (_stations({"name": "local", "serial": "COM7"}), r"no \[\[serial\]\] named COM7"),
         (_stations({"devices": []}), r"stations\[0\]\.name: required key is missing"),
         ({"server": "x"}, "server: expected a table, got a string"),
+        ({"server": {"names": "reader-host"}}, r"server\.names: expected an array"),
+        ({"server": {"names": ["reader host"]}}, "a host name or an IP address"),
+        ({"server": {"names": ["*.clinic.lan"]}}, "a host name or an IP address"),
+        ({"server": {"names": [5066]}}, r"server\.names\[0\]: expected a string"),
     ],
 )
 def test_impossible_configurations_are_refused_naming_the_key(
@@ -59,3 +63,11 @@ def test_a_broken_file_is_refused_with_its_path(tmp_path: Path) -> None:
     broken.write_text("[server\nport = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"broker\.toml"):
         config.load(broken)
+
+
+def test_server_names_are_the_lan_names_and_addresses_of_the_host() -> None:
+    parsed = config.parse(
+        {"server": {"names": ["reader-host.clinic.lan", "192.168.1.20", "fe80::1", "READER2"]}}
+    )
+    assert parsed.names == ("reader-host.clinic.lan", "192.168.1.20", "fe80::1", "READER2")
+    assert config.parse({}).names == ()
