@@ -1,6 +1,6 @@
 """What actors send each other: frozen messages carrying a deadline and the request's context.
 
-A pykka ask that times out does not cancel its message (FACTS, pykka trap 1):
+A pykka ask that times out does not cancel its message (pykka runs it later):
 the deadline travels with the message so an actor skips work whose caller
 has gone, and each level asks the next with what is left of it.
 """

@@ -129,7 +129,7 @@ def direct(call: Call, state: StationState) -> Direct | None:
 
     Reading a patient's or a doctor's card is most of a clinic's calls. Once
     their rules are met they are one card actor's message, and the request's
-    own thread sends it (ARCHITECTURE: orchestration may run in the request's
+    own thread sends it (orchestration of several steps may run in the request's
     thread), sparing the station's hand-offs. The message carries the states
     the rules allow; the card actor checks them again when it runs it
     (``StateMovedError`` if the card moved on: then the station decides).

@@ -2,7 +2,7 @@
 what crashes (one-for-one, exponential backoff, a restart-intensity limit), routes card
 events, and is the directory of devices the stations connect.
 
-pykka has no supervision (FACTS, pykka traps 2–3): a restart is a new actor
+pykka has no supervision, and a stopped actor cannot start again: a restart is a new actor
 behind the same ``ActorHandle``.
 """
 

@@ -1,7 +1,7 @@
 """Who may call: the origin check (CORS) and the caller's station or admin role.
 
 A request from an origin outside the CORS list is refused with 403 before
-anything runs (falcon's CORS support only adds headers: FACTS, falcon trap 6).
+anything runs (falcon's CORS support only adds headers: a refused origin's request would still run).
 Loopback callers without a token are the station ``local``; anyone else
 needs a station token; admin paths need the admin token, also on loopback.
 """

@@ -346,7 +346,7 @@ def event_schema(kinds: dict[str, Schema]) -> Schema:
 
 
 def error_responses(path: str) -> dict[str, Any]:
-    """The HTTP statuses other than 200 that any call of this path may get (API.md)."""
+    """The HTTP statuses other than 200 that any call of this path may get (docs/web-api.md)."""
     responses: dict[str, Any] = {
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"},

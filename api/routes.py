@@ -2,7 +2,7 @@
 
 One table serves the router, request validation and the OpenAPI document,
 so they cannot drift. Paths marked ``star`` are called by a real HIS client
-today (API.md): they stay exactly as they are.
+today (docs/web-api.md): they stay exactly as they are.
 """
 
 from __future__ import annotations

@@ -70,7 +70,10 @@ def is_loopback_host(host: str) -> bool:
 
 
 def check_exposure(config: BrokerConfig) -> None:
-    """API.md: a non-loopback address needs TLS and station tokens, or startup fails."""
+    """A non-loopback address needs TLS and station tokens, or startup fails.
+
+    See docs/operations.md (stations and who may call).
+    """
     if is_loopback_host(config.host):
         return
     if not config.tls:

@@ -1,4 +1,4 @@
-"""The executable-state rules (the manual's 可執行狀態 tables, ARCHITECTURE.md).
+"""The executable-state rules (the manual's 可執行狀態 tables; docs/web-api.md).
 
 Each function names the state it needs. The station first tries to reach it
 by itself — a cloud SAM verifies itself with the DC, a present card is

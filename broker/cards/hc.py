@@ -18,7 +18,7 @@ class HealthCardSession(CardSession):
     aid = cmd.HC_AID
 
     def select(self) -> None:
-        """SELECT the HC application; tolerate 6D00, which new cards answer (FACTS)."""
+        """SELECT the HC application; tolerate 6D00, which some new cards answer (docs/cards.md)."""
         response = self.channel.exchange(
             CommandApdu(cmd.CLA_ISO, cmd.Ins.SELECT, 0x04, 0x00, self.aid)
         )
@@ -31,7 +31,7 @@ class HealthCardSession(CardSession):
         try:
             raw = self.channel.send(command)
             return HcProfile.decode(raw)
-        except errors.ApduError as exc:  # an HPC answers 6A86 (FACTS)
+        except errors.ApduError as exc:  # an HPC answers 6A86 (docs/cards.md)
             raise errors.BrokerError("not a health card", code=Code.HC_MODE1_FAILED) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise errors.BrokerError("malformed profile", code=Code.HC_MODE1_FAILED) from exc

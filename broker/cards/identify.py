@@ -1,4 +1,4 @@
-"""What card is this? A card is known by what it answers (ARCHITECTURE: one reader may
+"""What card is this? A card is known by what it answers (one reader may
 serve an HPC and an HC in turn)."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ class Environment(Enum):
 
     @classmethod
     def of_sam_id(cls, sam_id: str) -> Environment:
-        """The SAM id's first digit decides: 0 formal, 9 test (FACTS)."""
+        """The SAM id's first digit decides: 0 formal, 9 test (manual, 安全模組基本資料)."""
         if sam_id[:1] == "0":
             return cls.FORMAL
         if sam_id[:1] == "9":
@@ -43,7 +43,7 @@ def encode_big5(text: str, width: int) -> bytes:
 
 @dataclass(frozen=True)
 class HcProfile:
-    """The health card's public profile (57 bytes, layout in FACTS)."""
+    """The health card's public profile (57 bytes, layout in docs/cards.md)."""
 
     card_id: str
     name: str

@@ -73,7 +73,7 @@ class HpcEmulator(NhiCardEmulator):
 
     def _get_data_refusing_hc_read(self, command: CommandApdu) -> bytes:
         if command.cla == cmd.CLA_ISO and command.p1 == 0x11:
-            raise SwError(SW.INCORRECT_P1P2)  # an HC READ sent to an HPC (FACTS)
+            raise SwError(SW.INCORRECT_P1P2)  # an HC READ sent to an HPC (docs/cards.md)
         return self._get_data_object(command)
 
     def _change_pin(self, command: CommandApdu) -> bytes:

@@ -1,6 +1,6 @@
 """The virtual card kit's people, cards and SAMs.
 
-The first of each kind is printed in the cshis6 manual (FACTS, "Test data");
+The first of each kind is printed in the cshis6 manual (the settings, HPC and HC pages);
 the others add variety for tests and demos. PINs and PUKs here belong to
 emulated test cards only.
 """

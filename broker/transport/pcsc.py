@@ -5,7 +5,7 @@ and mapped: no card or card pulled → ``CardAbsentError``, unknown reader or
 pcscd gone → ``ReaderNotFoundError``, anything else → ``TransportError``.
 
 Cards are released with SCARD_LEAVE_CARD: pyscard's default, UNPOWER, would
-drop the card's authentication (FACTS, trap 8). pcsc-lite serialises calls
+drop the card's authentication. pcsc-lite serialises calls
 on one context, so each slot owns its context and the monitor has its own.
 """
 

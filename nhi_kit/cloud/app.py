@@ -1,4 +1,4 @@
-"""The simulated cloud's HTTP face: every path of CLOUD.md, POST with JSON, over ``Cloud``."""
+"""The simulated cloud's HTTP face: every path of docs/cloud-protocol.md, POST, JSON."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class EndpointResource:
 
 
 def create_app(cloud: Cloud, faults: Faults) -> falcon.App[falcon.Request, falcon.Response]:
-    """The cloud's application: CLOUD.md's paths, nothing else."""
+    """The cloud's application: the paths of docs/cloud-protocol.md, nothing else."""
     app = falcon.App(middleware=[LatencyMiddleware(faults)])
     for path in ENDPOINTS:
         app.add_route(path, EndpointResource(cloud, path))

@@ -1,4 +1,4 @@
-"""The simulated NHI cloud: every endpoint of CLOUD.md as JSON in, JSON out.
+"""The simulated NHI cloud: every endpoint of docs/cloud-protocol.md as JSON in, JSON out.
 
 Pure and thread-safe: no HTTP here (``nhi_kit.cloud.server`` serves it).
 Time comes from an injectable clock. A call checks its signature, then that
@@ -172,7 +172,7 @@ class Cloud:
         self._lock = threading.Lock()
 
     def call(self, path: str, body: Any) -> JsonDict:
-        """The answer to ``POST path`` with ``body``; KeyError for a path not in CLOUD.md."""
+        """The answer to ``POST path`` with ``body``; KeyError for a path not served."""
         endpoint = ENDPOINTS[path]
         try:
             answer = self._answer(endpoint, body)

@@ -1,6 +1,6 @@
 """The simulated cloud's status codes: the NHI's are not public, so these are ours.
 
-5003 and 3209 are the two codes a real clinic client acts on (CLOUD.md);
+5003 and 3209 are the two codes a real clinic client acts on (docs/cloud-protocol.md);
 the rest name one failed check each (docs/cloud-protocol.md lists them).
 """
 

@@ -37,7 +37,7 @@ class CloudSimulator:
 
     @property
     def url(self) -> str:
-        """Base URL (``https://127.0.0.1:PORT``); the paths of CLOUD.md go after it."""
+        """Base URL (``https://127.0.0.1:PORT``); docs/cloud-protocol.md's paths go after it."""
         if self._server is None:
             raise RuntimeError("the cloud simulator is not started")
         return self._server.url

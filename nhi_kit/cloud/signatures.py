@@ -36,7 +36,7 @@ VhcLookup = Callable[[str], Sequence[str]]  # card id → the virtual-card ids t
 
 
 class Kind(Enum):
-    """Which cards a signature covers (CLOUD.md's signature column)."""
+    """Which cards a signature covers (docs/cloud-protocol.md, the signature of each endpoint)."""
 
     SAM = "SAM"
     HC = "HC"

@@ -1,4 +1,4 @@
-"""The executable-state table (ARCHITECTURE.md, the manual's 可執行狀態) through the real actors.
+"""The executable-state table (the manual's 可執行狀態, docs/web-api.md) through the real actors.
 
 Every row: with its state met the function succeeds and leaves the state the
 table says; where the table allows it the state is reached automatically (a

@@ -1,4 +1,4 @@
-"""The cloud simulator's HTTP face: only CLOUD.md's paths, POST, JSON; HTTP 200 for answers."""
+"""The cloud simulator's HTTP face: only docs/cloud-protocol.md's paths, POST, JSON, HTTP 200."""
 
 from __future__ import annotations
 

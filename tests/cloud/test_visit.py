@@ -1,4 +1,4 @@
-"""The visit of CLOUD.md end to end: broker signatures into the cloud simulator over HTTPS."""
+"""docs/cloud-protocol.md's visit end to end: broker signatures into the cloud over HTTPS."""
 
 from __future__ import annotations
 

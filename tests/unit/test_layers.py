@@ -1,4 +1,4 @@
-"""The import rules of ARCHITECTURE.md: api → actors → broker, one module per hardware library."""
+"""The import rules: api → actors → broker, the kit beside them, one module per hardware library."""
 
 from __future__ import annotations
 

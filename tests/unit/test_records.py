@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from broker import roc
 from broker.cards.records import Environment, HcProfile
 
-# The manual's test patient, byte by byte (FACTS: 12 + 20 + 10 + 7 + 1 + 7).
+# The manual's test patient, byte by byte (docs/cards.md: 12 + 20 + 10 + 7 + 1 + 7).
 MANUAL_PATIENT_HEX = (
     "393030303030303030373131"  # card number
     "a764a8cebb542020202020202020202020202020"  # 吳佳蓉 in Big5, space padded

@@ -124,7 +124,7 @@ def payload_bytes(payload: TokenPayload) -> bytes:
 
 def seal(plaintext: bytes, keys: TokenKeys) -> str:
     """Encrypt then sign any plaintext into a token (tests use it to sign garbage)."""
-    # A random 96-bit nonce per token: GCM nonces must never repeat (FACTS trap 11).
+    # A random 96-bit nonce per token: GCM nonces must never repeat under one key.
     nonce = os.urandom(NONCE_LENGTH)
     ciphertext = AESGCM(keys.content_key).encrypt(nonce, plaintext, AAD)
     signed_part = f"{_b64(nonce)}.{_b64(ciphertext)}"
