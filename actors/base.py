@@ -9,13 +9,11 @@ supervisor starts a fresh one (pykka has no supervision of its own).
 from __future__ import annotations
 
 import contextlib
-import functools
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pykka
 import structlog
@@ -25,9 +23,9 @@ from broker.codes import Code
 from broker.errors import BrokerError
 from broker.logging import bound
 
+R = TypeVar("R")
 CrashReport = Callable[[str, BaseException], None]
 UnavailableCode = Callable[[object], Code]  # the code for a message an actor cannot serve now
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 class ActorUnavailableError(BrokerError):
@@ -48,18 +46,11 @@ class DeadlineError(BrokerError):
     default_code = Code.PCSC_OTHER
 
 
-def handler_name(message: object) -> str:
-    """``VerifyPin`` → ``on_verify_pin``."""
-    return _handler_name(type(message).__name__)
-
-
-@functools.cache
-def _handler_name(type_name: str) -> str:
-    return "on_" + _CAMEL.sub("_", type_name).lower()
+Handlers = Mapping[type[Message[Any]], Callable[[Any], Any]]
 
 
 class BrokerActor(pykka.ThreadingActor):
-    """Dispatches each message to ``on_<message_name>``; reports crashes."""
+    """Dispatches each message to its handler in the actor's table; reports crashes."""
 
     use_daemon_thread = True
     crash_code: Code = Code.PCSC_OTHER  # what a caller sees when this kind of actor crashes
@@ -70,6 +61,11 @@ class BrokerActor(pykka.ThreadingActor):
         self._on_crash = on_crash
         self._crashed = False
         self.log = structlog.get_logger(f"actors.{type(self).__name__}").bind(actor=name)
+        self._handlers = self.handlers()
+
+    def handlers(self) -> Handlers:
+        """Each message type this actor takes, and the method that answers it."""
+        return {}
 
     def on_receive(self, message: Any) -> Any:
         """Run the message's handler, unless its caller has gone or the actor crashed."""
@@ -99,13 +95,13 @@ class BrokerActor(pykka.ThreadingActor):
         if message.expired():
             self.log.info("actor.skipped_expired", message=type(message).__name__)
             raise DeadlineError(f"{type(message).__name__} reached {self.name} too late")
-        handler = getattr(self, handler_name(message), None)
+        handler = self._handlers.get(type(message))
         if handler is None:
             raise TypeError(f"{self.name} has no handler for {type(message).__name__}")
-        fields = message.context.log_fields()
-        # Lines logged below the actor (APDU traces, library records) carry the context too.
-        with bound(fields):
-            return handler(message, self.log.bind(**fields))
+        # Every line logged while it runs (the actor's, APDU traces, library records)
+        # carries the request's context.
+        with bound(message.context.log_fields()):
+            return handler(message)
 
     def on_failure(
         self,
@@ -163,24 +159,24 @@ class ActorHandle:
             self._ref = ref
             self.restarts += 1
 
-    def ask(self, message: Message) -> Any:
+    def ask(self, message: Message[R]) -> R:
         """Ask with the message's own deadline; actor trouble becomes a clear BrokerError.
 
         An answer that was forwarded is waited for where it is made.
         """
-        answer = self.forward(message)
+        answer: Any = self.forward(message)
         while isinstance(answer, Forwarded):
             answer = answer.wait(message.remaining())
-        return answer
+        return cast("R", answer)
 
-    def forward(self, message: Message) -> Forwarded:
+    def forward(self, message: Message[Any]) -> Forwarded:
         """Send without waiting: the answer, for whoever waits on it (see ``Forwarded``)."""
         code = self.code_for(message)
         if message.remaining() <= 0:
             raise DeadlineError(f"no time left to ask {self.name}", code=code)
         return Forwarded(self.ref.ask(message, block=False), self, code)
 
-    def tell(self, message: Message) -> None:
+    def tell(self, message: Message[Any]) -> None:
         """Tell; a dead actor's messages are dropped (its replacement starts fresh)."""
         with contextlib.suppress(pykka.ActorDeadError):
             self.ref.tell(message)

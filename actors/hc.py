@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.base import CrashReport, Forwarded, StateMovedError
+from actors.base import CrashReport, Forwarded, Handlers, StateMovedError
 from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
@@ -36,30 +36,30 @@ class HcView:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetHc(Message):
+class GetHc(Message[HcView]):
     """The HC's state."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVerified(Message):
+class HcVerified(Message[None]):
     """The SAM authenticated the card of ``generation`` (1 → 2)."""
 
     generation: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcWithHca(Message):
+class HcWithHca(Message[None]):
     """A three-card signature bound the card to the HCA (2 → 3)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcLogout(Message):
+class HcLogout(Message[None]):
     """End the card's verification and PIN verification: 1 while a physical card is in the
     reader, else 0; a virtual card is let go."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualVerify(Message):
+class HcVirtualVerify(Message[None]):
     """A QR token checked by the DC (0 → 2)."""
 
     token: str
@@ -68,7 +68,7 @@ class HcVirtualVerify(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualExport(Message):
+class HcVirtualExport(Message[str]):
     """Hand the virtual card to another device: its transfer code (2 → 0)."""
 
     session: str
@@ -76,7 +76,7 @@ class HcVirtualExport(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualImport(Message):
+class HcVirtualImport(Message[None]):
     """Take over a virtual card exported elsewhere (0 → 2)."""
 
     code: str
@@ -85,21 +85,21 @@ class HcVirtualImport(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcBasicData(Message):
+class HcBasicData(Message[dict[str, Any]]):
     """The card holder's data; sent directly (not by the station), only in an ``expect`` state."""
 
     expect: tuple[HcStatus, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcProof(Message):
+class HcProof(Message[tuple[str, str, bytes]]):
     """What an HC signature covers: the card's ids and, for a physical card, its MAC."""
 
     client_random: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcPin(Message):
+class HcPin(Message[PinStatus]):
     """A PIN function of a physical card: ``status``, ``verify``, ``set`` or ``clear``."""
 
     action: str
@@ -107,7 +107,7 @@ class HcPin(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcUpdateMarks(Message):
+class HcUpdateMarks(Message[None]):
     """Write the DC's marks into a physical card (2 → 0)."""
 
     marks: bytes
@@ -130,6 +130,23 @@ class HcActor(CardHolderActor):
         self._pin: PinStatus | None = None
         self._virtual: VirtualCardBinding | None = None
         self._selected = _Selected()
+
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            **super().handlers(),
+            GetHc: self.on_get_hc,
+            HcVerified: self.on_hc_verified,
+            HcWithHca: self.on_hc_with_hca,
+            HcLogout: self.on_hc_logout,
+            HcVirtualVerify: self.on_hc_virtual_verify,
+            HcVirtualExport: self.on_hc_virtual_export,
+            HcVirtualImport: self.on_hc_virtual_import,
+            HcBasicData: self.on_hc_basic_data,
+            HcProof: self.on_hc_proof,
+            HcPin: self.on_hc_pin,
+            HcUpdateMarks: self.on_hc_update_marks,
+        }
 
     def on_start(self) -> None:
         """A (re)started HC actor holds nothing yet."""
@@ -154,7 +171,7 @@ class HcActor(CardHolderActor):
         """Finalize: no virtual card is held any more."""
         self._virtual = None
 
-    def on_get_hc(self, message: GetHc, log: Any) -> HcView:
+    def on_get_hc(self, message: GetHc) -> HcView:
         """The HC's state."""
         has_pin = self._pin.has_pin if self._pin is not None else None
         verified = self._pin.verified if self._pin is not None else False
@@ -172,7 +189,7 @@ class HcActor(CardHolderActor):
             verified,
         )
 
-    def on_hc_verified(self, message: HcVerified, log: Any) -> None:
+    def on_hc_verified(self, message: HcVerified) -> None:
         """Mode 2 for the card the SAM authenticated; learn whether it has a PIN."""
         if message.generation != self.generation or self._status is not HcStatus.PRESENT:
             raise errors.BrokerError("the card changed meanwhile", code=Code.HC_MODE2_FAILED)
@@ -180,31 +197,31 @@ class HcActor(CardHolderActor):
         self._pin = self.converse(message, lambda c: card(c).pin_status())
         self._set(HcType.PHYSICAL, HcStatus.VERIFIED)
 
-    def on_hc_with_hca(self, message: HcWithHca, log: Any) -> None:
+    def on_hc_with_hca(self, message: HcWithHca) -> None:
         """Mode 3."""
         self._set(self._type, HcStatus.WITH_HCA)
 
-    def on_hc_logout(self, message: HcLogout, log: Any) -> None:
+    def on_hc_logout(self, message: HcLogout) -> None:
         """Logged out: 1 with a physical card in the reader (reset, PIN unverified), else 0."""
         self._log_out(message)
 
-    def on_hc_virtual_verify(self, message: HcVirtualVerify, log: Any) -> None:
+    def on_hc_virtual_verify(self, message: HcVirtualVerify) -> None:
         """The DC verifies the token (one of its uses) and binds the card here."""
         binding = self._dc.vhc_verify(message.session, message.token, message.device_id)
         self._take_virtual(binding)
 
-    def on_hc_virtual_export(self, message: HcVirtualExport, log: Any) -> str:
+    def on_hc_virtual_export(self, message: HcVirtualExport) -> str:
         """The transfer code; the card leaves this device."""
         binding = self._virtual_only()
         code = self._dc.vhc_export(message.session, binding.vhc_id, message.device_id)
         self._log_out(message)
         return code
 
-    def on_hc_virtual_import(self, message: HcVirtualImport, log: Any) -> None:
+    def on_hc_virtual_import(self, message: HcVirtualImport) -> None:
         """The DC moves the card here."""
         self._take_virtual(self._dc.vhc_import(message.session, message.code, message.device_id))
 
-    def on_hc_basic_data(self, message: HcBasicData, log: Any) -> dict[str, Any] | Forwarded:
+    def on_hc_basic_data(self, message: HcBasicData) -> dict[str, Any] | Forwarded:
         """Profile and identity status; a virtual card has no issue date."""
         if message.expect is not None and self._status not in message.expect:
             raise StateMovedError(f"the HC is in state {self._status.value} now")
@@ -227,7 +244,7 @@ class HcActor(CardHolderActor):
 
         return self.converse_last(message, read)
 
-    def on_hc_proof(self, message: HcProof, log: Any) -> tuple[str, str, bytes] | Forwarded:
+    def on_hc_proof(self, message: HcProof) -> tuple[str, str, bytes] | Forwarded:
         """Card number, ID number, and the card's MAC over the client random (physical)."""
         if self._virtual is not None:
             virtual = self._virtual.card
@@ -241,7 +258,7 @@ class HcActor(CardHolderActor):
 
         return self.converse_last(message, prove)
 
-    def on_hc_pin(self, message: HcPin, log: Any) -> PinStatus:
+    def on_hc_pin(self, message: HcPin) -> PinStatus:
         """A PIN function; virtual cards have none (1526): their PIN is the app's."""
         if self._virtual is not None:
             raise errors.BrokerError(
@@ -265,7 +282,7 @@ class HcActor(CardHolderActor):
         self._publish()
         return self._pin
 
-    def on_hc_update_marks(self, message: HcUpdateMarks, log: Any) -> None:
+    def on_hc_update_marks(self, message: HcUpdateMarks) -> None:
         """Physical cards only (1515); the card is logged out afterwards (manual)."""
         if self._virtual is not None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
@@ -298,7 +315,7 @@ class HcActor(CardHolderActor):
 
         return session
 
-    def _log_out(self, message: Message) -> None:
+    def _log_out(self, message: Message[Any]) -> None:
         """No verification survives: a physical card is reset, a virtual card let go."""
         self._virtual = None
         self._pin = None
@@ -323,7 +340,7 @@ class HcActor(CardHolderActor):
         self._publish()
 
     def _publish(self) -> None:
-        view = self.on_get_hc(GetHc(), self.log)
+        view = self.on_get_hc(GetHc())
         self.board.update(
             self.station,
             hc_type=self._type,

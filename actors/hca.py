@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from actors.base import CrashReport, Forwarded, StateMovedError
+from actors.base import CrashReport, Forwarded, Handlers, StateMovedError
 from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
@@ -36,19 +36,19 @@ class HcaView:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetHca(Message):
+class GetHca(Message[HcaView]):
     """The HCA's state."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaVerified(Message):
+class HcaVerified(Message[None]):
     """The SAM authenticated the card of ``generation`` (1 → 2)."""
 
     generation: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaVerifyPin(Message):
+class HcaVerifyPin(Message[None]):
     """Verify the PIN once, then have the DC check the card.
 
     On a reader with a PIN pad (the dedicated serial reader) the holder types
@@ -61,14 +61,14 @@ class HcaVerifyPin(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaLogout(Message):
+class HcaLogout(Message[None]):
     """3 → 2; with ``sam_gone`` (the SAM logged out) back to 1, a mobile certificate to 0."""
 
     sam_gone: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaMobileVerify(Message):
+class HcaMobileVerify(Message[None]):
     """A mobile HCA assertion checked by the DC (0 → 3)."""
 
     assertion: str
@@ -76,7 +76,7 @@ class HcaMobileVerify(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaBasicData(Message):
+class HcaBasicData(Message[dict[str, str]]):
     """Card number, ID number, names; sent directly (not by the station), only in an ``expect``
     state."""
 
@@ -84,21 +84,21 @@ class HcaBasicData(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaSign(Message):
+class HcaSign(Message[dict[str, Any]]):
     """The HPC's signature over ``data``."""
 
     data: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaSetPin(Message):
+class HcaSetPin(Message[None]):
     """Change the PIN."""
 
     new_pin: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaResetPin(Message):
+class HcaResetPin(Message[None]):
     """Unblock with the PUK and set a new PIN."""
 
     puk: str
@@ -121,6 +121,21 @@ class HcaActor(CardHolderActor):
         self._environment: Environment | None = None
         self._mobile: HcaHolder | None = None
 
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            **super().handlers(),
+            GetHca: self.on_get_hca,
+            HcaVerified: self.on_hca_verified,
+            HcaVerifyPin: self.on_hca_verify_pin,
+            HcaLogout: self.on_hca_logout,
+            HcaMobileVerify: self.on_hca_mobile_verify,
+            HcaBasicData: self.on_hca_basic_data,
+            HcaSign: self.on_hca_sign,
+            HcaSetPin: self.on_hca_set_pin,
+            HcaResetPin: self.on_hca_reset_pin,
+        }
+
     def on_start(self) -> None:
         """A (re)started HCA actor holds nothing yet."""
         self._publish()
@@ -142,17 +157,17 @@ class HcaActor(CardHolderActor):
         if self._type is HcaType.MOBILE:
             self._set(HcaType.NONE, HcaStatus.NONE)
 
-    def on_get_hca(self, message: GetHca, log: Any) -> HcaView:
+    def on_get_hca(self, message: GetHca) -> HcaView:
         """The HCA's state."""
         return HcaView(self._type, self._status, self.card_id, self.generation, self._environment)
 
-    def on_hca_verified(self, message: HcaVerified, log: Any) -> None:
+    def on_hca_verified(self, message: HcaVerified) -> None:
         """Mode 2, if it is still the card the SAM authenticated."""
         if message.generation != self.generation or self._status is not HcaStatus.PRESENT:
             raise errors.BrokerError("the card changed meanwhile", code=Code.HPC_MODE2_FAILED)
         self._set(self._type, HcaStatus.VERIFIED)
 
-    def on_hca_verify_pin(self, message: HcaVerifyPin, log: Any) -> None:
+    def on_hca_verify_pin(self, message: HcaVerifyPin) -> None:
         """PIN once, never retried; then the DC checks the card's certificate (1420–1424)."""
         self._physical(message)
 
@@ -180,10 +195,10 @@ class HcaActor(CardHolderActor):
         challenge = self._dc.hca_challenge(message.session)
         signature = self.converse(message, lambda c: HpcSession(c).sign(challenge))
         holder = self._dc.hca_verify(message.session, certificate, challenge, signature)
-        log.info("hca.pin_verified", card_id=holder.card_id)
+        self.log.info("hca.pin_verified", card_id=holder.card_id)
         self._set(self._type, HcaStatus.PIN_VERIFIED)
 
-    def on_hca_logout(self, message: HcaLogout, log: Any) -> None:
+    def on_hca_logout(self, message: HcaLogout) -> None:
         """Leave mode 3 (or every mode, when the SAM logged out)."""
         if self._type is HcaType.MOBILE:
             self._mobile = None
@@ -191,13 +206,13 @@ class HcaActor(CardHolderActor):
         elif self._status >= HcaStatus.VERIFIED:
             self._set(self._type, HcaStatus.PRESENT if message.sam_gone else HcaStatus.VERIFIED)
 
-    def on_hca_mobile_verify(self, message: HcaMobileVerify, log: Any) -> None:
+    def on_hca_mobile_verify(self, message: HcaMobileVerify) -> None:
         """A mobile certificate: the DC checks it for this hospital (1430, 1431)."""
         self._mobile = self._dc.hca_mobile(message.session, message.assertion)
         self.card_id = self._mobile.card_id
         self._set(HcaType.MOBILE, HcaStatus.PIN_VERIFIED)
 
-    def on_hca_basic_data(self, message: HcaBasicData, log: Any) -> dict[str, str] | Forwarded:
+    def on_hca_basic_data(self, message: HcaBasicData) -> dict[str, str] | Forwarded:
         """The holder's data, from the card or the mobile certificate."""
         if message.expect is not None and self._status not in message.expect:
             raise StateMovedError(f"the HCA is in state {self._status.value} now")
@@ -225,7 +240,7 @@ class HcaActor(CardHolderActor):
 
         return self.converse_last(message, read)
 
-    def on_hca_sign(self, message: HcaSign, log: Any) -> dict[str, Any] | Forwarded:
+    def on_hca_sign(self, message: HcaSign) -> dict[str, Any] | Forwarded:
         """The card's signature and who made it; a mobile certificate cannot sign here (1403)."""
         self._require_pin_verified()
         self._physical(message)
@@ -242,13 +257,13 @@ class HcaActor(CardHolderActor):
 
         return self.converse_last(message, sign)
 
-    def on_hca_set_pin(self, message: HcaSetPin, log: Any) -> None:
+    def on_hca_set_pin(self, message: HcaSetPin) -> None:
         """Change the PIN (the PIN is verified: mode 3)."""
         self._require_pin_verified()
         self._physical(message)
         self.converse(message, lambda c: _selected(c).set_pin(message.new_pin))
 
-    def on_hca_reset_pin(self, message: HcaResetPin, log: Any) -> None:
+    def on_hca_reset_pin(self, message: HcaResetPin) -> None:
         """Unblock with the PUK; the new PIN is not verified yet."""
         self._physical(message)
         self.converse(message, lambda c: _selected(c).unblock(message.puk, message.new_pin))
@@ -262,7 +277,7 @@ class HcaActor(CardHolderActor):
         if self._status is not HcaStatus.PIN_VERIFIED:
             raise errors.BrokerError(RESET, code=Code.HPC_MODE3_FAILED)
 
-    def _physical(self, message: Message) -> None:
+    def _physical(self, message: Message[Any]) -> None:
         if self._type is HcaType.MOBILE:
             raise errors.BrokerError(
                 "a mobile certificate cannot do this", code=Code.HPC_UNSUPPORTED

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded
+from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded, Handlers
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, EndSession, Probe
 from broker.codes import Code
@@ -37,31 +37,31 @@ class Source:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Bind(Message):
+class Bind(Message[None]):
     """Watch these slots (at Initial); an empty list releases the card (at Finalize)."""
 
     sources: tuple[Source, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Seen(Message):
+class Seen(Message[None]):
     """A reader's report (told)."""
 
     seen: CardSeen
 
 
 @dataclass(frozen=True, kw_only=True)
-class Release(Message):
+class Release(Message[None]):
     """Let go of everything (Finalize): every card session ends, nothing is held any more."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class Redetect(Message):
+class Redetect(Message[None]):
     """Look for a card in the bound slots again (a card the monitors have not reported yet)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class CurrentSource(Message):
+class CurrentSource(Message["Source | None"]):
     """Which slot the card sits in (None without a physical card)."""
 
 
@@ -94,7 +94,17 @@ class CardHolderActor(BrokerActor):
 
     # --- shared handlers ----------------------------------------------------------
 
-    def on_bind(self, message: Bind, log: Any) -> None:
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            Bind: self.on_bind,
+            Seen: self.on_seen,
+            CurrentSource: self.on_current_source,
+            Redetect: self.on_redetect,
+            Release: self.on_release,
+        }
+
+    def on_bind(self, message: Bind) -> None:
         """Watch new slots and pick up a card already sitting in one."""
         self.sources = message.sources
         if self.source is not None and self.source not in self.sources:
@@ -103,38 +113,38 @@ class CardHolderActor(BrokerActor):
             self._forget()
         self._probe_all(message)
 
-    def on_seen(self, message: Seen, log: Any) -> None:
+    def on_seen(self, message: Seen) -> None:
         """Take or drop the card a reader reported."""
         self._take(message.seen)
 
-    def on_current_source(self, message: CurrentSource, log: Any) -> Source | None:
+    def on_current_source(self, message: CurrentSource) -> Source | None:
         """The slot of our card."""
         return self.source
 
-    def on_redetect(self, message: Redetect, log: Any) -> None:
+    def on_redetect(self, message: Redetect) -> None:
         """Probe the bound slots for a card not reported yet."""
         self._probe_all(message)
 
-    def on_release(self, message: Release, log: Any) -> None:
+    def on_release(self, message: Release) -> None:
         """Finalize: end the card's session, drop what is held, watch no slot."""
         self.end_session(message)
         self.drop_remote()
         self.sources = ()
         self._forget()
 
-    def end_session(self, message: Message) -> None:
+    def end_session(self, message: Message[Any]) -> None:
         """Reset our card in its reader: its authentication and PIN verification end."""
         if self.source is not None:
             self.source.reader.ask(message.child(EndSession(slot=self.source.slot)))
 
     # --- helpers ----------------------------------------------------------------
 
-    def converse(self, message: Message, run: Callable[[CardConnection], T]) -> T:
+    def converse(self, message: Message[Any], run: Callable[[CardConnection], T]) -> T:
         """Run a conversation with our card through its reader."""
         result: T = self._card_source().reader.ask(self._conversation(message, run))
         return result
 
-    def converse_last(self, message: Message, run: Callable[[CardConnection], T]) -> Forwarded:
+    def converse_last(self, message: Message[Any], run: Callable[[CardConnection], T]) -> Forwarded:
         """The conversation as a handler's last step: its answer goes straight to the caller.
 
         ``run`` runs in the reader's thread, after this actor may have moved
@@ -147,14 +157,16 @@ class CardHolderActor(BrokerActor):
             raise BrokerError("no card in the reader", code=Code.NO_CARD)
         return self.source
 
-    def _conversation(self, message: Message, run: Callable[[CardConnection], Any]) -> Converse:
+    def _conversation(
+        self, message: Message[Any], run: Callable[[CardConnection], Any]
+    ) -> Converse:
         source = self._card_source()
         conversation: Converse = message.child(
             Converse(slot=source.slot, run=run, generation=self.generation)
         )
         return conversation
 
-    def _probe_all(self, message: Message) -> None:
+    def _probe_all(self, message: Message[Any]) -> None:
         for source in self.sources:
             if self.source is not None:
                 return

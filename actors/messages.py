@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 INTERNAL = "broker"
+R = TypeVar("R")  # what the message is answered with
+M = TypeVar("M", bound="Message[Any]")
 _ids = itertools.count(1)
 
 
@@ -35,8 +37,8 @@ class Context:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Message:
-    """Base of every actor message."""
+class Message(Generic[R]):
+    """Base of every actor message; ``R`` is the type of its answer (``ask`` returns it)."""
 
     deadline: float = field(default_factory=lambda: time.monotonic() + 3600)
     context: Context = field(default_factory=Context.internal)
@@ -49,7 +51,7 @@ class Message:
         """Whether the caller has already given up."""
         return self.remaining() <= 0
 
-    def child(self, message: Message, margin: float = 0.05) -> Any:
+    def child(self, message: M, margin: float = 0.05) -> M:
         """``message`` with this one's context and a slightly earlier deadline."""
         return replace(message, deadline=self.deadline - margin, context=self.context)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.base import BrokerActor, CrashReport
+from actors.base import BrokerActor, CrashReport, Handlers
 from actors.messages import Message
 from broker.cards.identify import CardIdentity, identify
 from broker.codes import Code
@@ -36,7 +36,7 @@ class ReaderClock(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Converse(Message):
+class Converse(Message[Any]):
     """Run ``run(connection)`` on the card in ``slot``; its result is the answer.
 
     ``generation`` is the card's arrival the caller knows (``CardSeen``): a card
@@ -56,39 +56,39 @@ class CardResetError(BrokerError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlotChanged(Message):
+class SlotChanged(Message[None]):
     """A monitor saw a card arrive or leave (told, never asked)."""
 
     event: SlotEvent
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rescan(Message):
+class Rescan(Message[None]):
     """Compare every slot with what the actor believes (after a monitor restart: events may
     have been missed while no one watched)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class EndSession(Message):
+class EndSession(Message[None]):
     """Reset the card in ``slot``: its authentication and PIN verification end (a logout)."""
 
     slot: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReadClock(Message):
+class ReadClock(Message[str]):
     """The reader's clock."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SetClock(Message):
+class SetClock(Message[None]):
     """Set the reader's clock (after the SAM authenticates: the DC's time)."""
 
     roc: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class Probe(Message):
+class Probe(Message["CardSeen"]):
     """Identify whatever card sits in ``slot`` now."""
 
     slot: str
@@ -133,6 +133,18 @@ class ReaderActor(BrokerActor):
         self._generations = {slot_name: next(_generations) for slot_name in slots}
         self._present = dict.fromkeys(slots, False)  # what this actor believes
 
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            Converse: self.on_converse,
+            EndSession: self.on_end_session,
+            SlotChanged: self.on_slot_changed,
+            Rescan: self.on_rescan,
+            Probe: self.on_probe,
+            ReadClock: self.on_read_clock,
+            SetClock: self.on_set_clock,
+        }
+
     def on_start(self) -> None:
         """Report the cards already present (a restarted reader re-reads its slots)."""
         for slot_name in self._slots:
@@ -143,7 +155,7 @@ class ReaderActor(BrokerActor):
         for slot_name in list(self._connections):
             self._drop(slot_name)
 
-    def on_converse(self, message: Converse, log: Any) -> Any:
+    def on_converse(self, message: Converse) -> Any:
         """Run a conversation; a card that vanished drops the connection."""
         if message.generation not in (None, self._generations.get(message.slot)):
             # Without this a card reset under a verified session answers SW 6982.
@@ -158,57 +170,57 @@ class ReaderActor(BrokerActor):
             self._drop(message.slot)
             raise
 
-    def on_end_session(self, message: EndSession, log: Any) -> None:
+    def on_end_session(self, message: EndSession) -> None:
         """Reset the card through its open connection; the next conversation powers it up."""
         connection = self._connections.pop(message.slot, None)
         if connection is not None:
             with contextlib.suppress(BrokerError):
                 connection.reset()
-            log.info("reader.session_ended", slot=message.slot)
+            self.log.info("reader.session_ended", slot=message.slot)
 
-    def on_slot_changed(self, message: SlotChanged, log: Any) -> None:
+    def on_slot_changed(self, message: SlotChanged) -> None:
         """A card arrived or left: tell the card actors what it is."""
         slot_name = message.event.slot
         if slot_name not in self._slots or message.event.present is self._present[slot_name]:
             return  # not ours, or what we know already (a monitor repeats itself at start)
-        self._changed(slot_name, message.event.present, log)
+        self._changed(slot_name, message.event.present)
 
-    def on_rescan(self, message: Rescan, log: Any) -> None:
+    def on_rescan(self, message: Rescan) -> None:
         """Report every slot whose card came or went unseen."""
         for slot_name, slot in self._slots.items():
             present = slot.is_card_present()
             if present is not self._present[slot_name]:
-                self._changed(slot_name, present, log)
+                self._changed(slot_name, present)
 
-    def _changed(self, slot_name: str, present: bool, log: Any) -> None:
-        log.info("reader.slot_changed", slot=slot_name, present=present)
+    def _changed(self, slot_name: str, present: bool) -> None:
+        self.log.info("reader.slot_changed", slot=slot_name, present=present)
         self._drop(slot_name)
         self._generations[slot_name] = next(_generations)
         self._present[slot_name] = present
         if present:
-            self._report(slot_name, log)
+            self._report(slot_name)
         else:
             self._listener(CardSeen(self.name, slot_name, False, self._generations[slot_name]))
 
-    def on_probe(self, message: Probe, log: Any) -> CardSeen:
+    def on_probe(self, message: Probe) -> CardSeen:
         """Identify the card in a slot now (and report it to the listener too)."""
         if not self._slots[message.slot].is_card_present():
             return CardSeen(self.name, message.slot, False, self._generations[message.slot])
-        return self._report(message.slot, log)
+        return self._report(message.slot)
 
-    def on_read_clock(self, message: ReadClock, log: Any) -> str:
+    def on_read_clock(self, message: ReadClock) -> str:
         """The reader's clock; 1202 for a reader without one."""
         if self._clock is None:
             raise BrokerError(f"{self.name} has no clock", code=Code.READER_FAILED)
         return self._clock.read_clock()
 
-    def on_set_clock(self, message: SetClock, log: Any) -> None:
+    def on_set_clock(self, message: SetClock) -> None:
         """Set the reader's clock."""
         if self._clock is not None:
             self._clock.set_clock(message.roc)
-            log.info("reader.clock_set", roc=message.roc)
+            self.log.info("reader.clock_set", roc=message.roc)
 
-    def _report(self, slot_name: str, log: Any) -> CardSeen:
+    def _report(self, slot_name: str) -> CardSeen:
         self._present[slot_name] = True
         try:
             identity = self._identify(slot_name)
@@ -216,9 +228,9 @@ class ReaderActor(BrokerActor):
             self._drop(slot_name)
             return CardSeen(self.name, slot_name, False, self._generations[slot_name])
         except BrokerError as exc:
-            log.warning("reader.identify_failed", slot=slot_name, error=str(exc))
+            self.log.warning("reader.identify_failed", slot=slot_name, error=str(exc))
             identity = CardIdentity(None)
-        log.info("reader.card", slot=slot_name, kind=identity.kind, card_id=identity.card_id)
+        self.log.info("reader.card", slot=slot_name, kind=identity.kind, card_id=identity.card_id)
         seen = CardSeen(self.name, slot_name, True, self._generations[slot_name], identity)
         self._listener(seen)
         return seen

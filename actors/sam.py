@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors.base import ActorHandle, BrokerActor, CrashReport
+from actors.base import ActorHandle, BrokerActor, CrashReport, Handlers
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, Probe, SetClock
 from broker import errors
@@ -67,38 +67,38 @@ class SamCell:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetSam(Message):
+class GetSam(Message[SamView]):
     """The SAM's state (probing the slot if nothing was seen yet)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SamCardSeen(Message):
+class SamCardSeen(Message[None]):
     """The reader saw the SAM arrive or leave (told)."""
 
     seen: CardSeen
 
 
 @dataclass(frozen=True, kw_only=True)
-class VerifySam(Message):
+class VerifySam(Message[SamView]):
     """Authenticate with the DC (mode 1 → 2); ``auto``: only if not verified already."""
 
     auto: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
-class LogoutSam(Message):
+class LogoutSam(Message[SamView]):
     """End the DC session (mode 2 → 1)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SamSign(Message):
+class SamSign(Message[bytes]):
     """The SAM's RSA signature over ``data``."""
 
     data: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
-class AuthenticateCard(Message):
+class AuthenticateCard(Message[None]):
     """Mutually authenticate the HC or HPC in ``reader``'s ``slot`` (family HC or HPC)."""
 
     reader: ActorHandle
@@ -136,12 +136,23 @@ class SamActor(BrokerActor):
         self._session: DcSession | None = None
         self._generation: int | None = None  # the arrival of the SAM card we talk to
 
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            GetSam: self.on_get_sam,
+            SamCardSeen: self.on_sam_card_seen,
+            VerifySam: self.on_verify_sam,
+            LogoutSam: self.on_logout_sam,
+            SamSign: self.on_sam_sign,
+            AuthenticateCard: self.on_authenticate_card,
+        }
+
     def on_start(self) -> None:
         """A (re)started SAM actor is unverified: say so."""
         self._cell.put(self._view())
         self._publish(self.sam_type, self._status)
 
-    def on_get_sam(self, message: GetSam, log: Any) -> SamView:
+    def on_get_sam(self, message: GetSam) -> SamView:
         """The SAM's state, probing once if no SAM was seen."""
         if self._status is SamStatus.NONE:
             self._probe(message)
@@ -149,7 +160,7 @@ class SamActor(BrokerActor):
             self._read_identity(message)
         return self._view()
 
-    def on_sam_card_seen(self, message: SamCardSeen, log: Any) -> None:
+    def on_sam_card_seen(self, message: SamCardSeen) -> None:
         """A SAM arrived (mode 1) or left (mode 0)."""
         seen = message.seen
         self._generation = seen.generation
@@ -161,7 +172,7 @@ class SamActor(BrokerActor):
             self._identity, self._session = None, None
             self._set(SamStatus.NONE)
 
-    def on_verify_sam(self, message: VerifySam, log: Any) -> SamView:
+    def on_verify_sam(self, message: VerifySam) -> SamView:
         """DC authentication; contract refusals (1302–1304) and DC failures (17xx) pass through."""
         if message.auto and self._status is SamStatus.VERIFIED:
             return self._view()  # another station's request verified it meanwhile
@@ -176,10 +187,10 @@ class SamActor(BrokerActor):
             self._reader.ask(message.child(SetClock(roc=session.server_time)))
         self._session = session
         self._set(SamStatus.VERIFIED, force=True)
-        log.info("sam.verified", sam_id=self._identity.sam_id if self._identity else None)
+        self.log.info("sam.verified", sam_id=self._identity.sam_id if self._identity else None)
         return self._view()
 
-    def on_logout_sam(self, message: LogoutSam, log: Any) -> SamView:
+    def on_logout_sam(self, message: LogoutSam) -> SamView:
         """End the DC session; the SAM stays present."""
         session, self._session = self._session, None
         self._cell.put(self._view())
@@ -187,17 +198,17 @@ class SamActor(BrokerActor):
             try:
                 self._dc.logout(session.token)
             except errors.BrokerError as exc:  # the session ends here either way
-                log.warning("sam.logout_not_confirmed", error=str(exc))
+                self.log.warning("sam.logout_not_confirmed", error=str(exc))
         if self._status is SamStatus.VERIFIED:
             self._set(SamStatus.PRESENT)
         return self._view()
 
-    def on_sam_sign(self, message: SamSign, log: Any) -> bytes:
+    def on_sam_sign(self, message: SamSign) -> bytes:
         """Sign with the SAM's key."""
         self._require_verified()
         return self._converse(message, lambda sam: sam.sign(message.data))
 
-    def on_authenticate_card(self, message: AuthenticateCard, log: Any) -> None:
+    def on_authenticate_card(self, message: AuthenticateCard) -> None:
         """The four-step mutual authentication, across the card's reader and ours."""
         self._require_verified()
         failure = (
@@ -208,11 +219,11 @@ class SamActor(BrokerActor):
         info = CardInfo("", message.card_id, environment)
         card = _RemoteCard(message)
         mutual_authenticate(card, info, _RemoteSam(self, message), message.family, failure)
-        log.info("sam.card_authenticated", card_id=message.card_id, family=message.family)
+        self.log.info("sam.card_authenticated", card_id=message.card_id, family=message.family)
 
     # --- helpers -------------------------------------------------------------
 
-    def _converse(self, message: Message, run: Callable[[SamSession], T]) -> T:
+    def _converse(self, message: Message[Any], run: Callable[[SamSession], T]) -> T:
         def on_card(connection: CardConnection) -> T:
             session = SamSession(connection)
             session.select()
@@ -222,19 +233,19 @@ class SamActor(BrokerActor):
         result: T = self._reader.ask(message.child(converse))
         return result
 
-    def _probe(self, message: Message) -> None:
+    def _probe(self, message: Message[Any]) -> None:
         seen: CardSeen = self._reader.ask(message.child(Probe(slot=self._slot)))
         self._generation = seen.generation
         if seen.present and seen.identity.kind == "SAM":
             self._set(SamStatus.PRESENT)
 
-    def _read_identity(self, message: Message) -> SamIdentity:
+    def _read_identity(self, message: Message[Any]) -> SamIdentity:
         if self._identity is None:
             self._identity = self._converse(message, lambda sam: sam.identity())
             self._cell.put(self._view())
         return self._identity
 
-    def _require_present(self, message: Message) -> None:
+    def _require_present(self, message: Message[Any]) -> None:
         if self._status is SamStatus.NONE:
             self._probe(message)
         if self._status is SamStatus.NONE:
@@ -261,7 +272,7 @@ class SamActor(BrokerActor):
 class _RemoteSam:
     """The SAM's verbs, each one conversation through the SAM's reader."""
 
-    def __init__(self, actor: SamActor, message: Message) -> None:
+    def __init__(self, actor: SamActor, message: Message[Any]) -> None:
         self._actor = actor
         self._message = message
 

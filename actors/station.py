@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded
+from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded, Handlers
 from actors.hc import (
     GetHc,
     HcBasicData,
@@ -108,7 +108,7 @@ class Devices(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Call(Message):
+class Call(Message[dict[str, Any]]):
     """Run one function of the manual with its arguments."""
 
     function: Function
@@ -120,7 +120,7 @@ class Direct:
     """A function that is one card actor's message: which actor (``hc``/``hca``), what message."""
 
     actor: str
-    message: Message
+    message: Message[Any]
 
 
 def direct(call: Call, state: StationState) -> Direct | None:
@@ -152,7 +152,7 @@ def direct(call: Call, state: StationState) -> Direct | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Reconnect(Message):
+class Reconnect(Message[None]):
     """After a restart: connect the device the station had (told; failures are only logged)."""
 
     device: str
@@ -208,6 +208,14 @@ class StationActor(BrokerActor):
         self._device_id = device_id
         self._remember = remember_device
         self._binding: Binding | None = None
+        self._functions = self.functions()
+
+    def handlers(self) -> Handlers:
+        """Each message this actor takes, and its handler."""
+        return {
+            Call: self.on_call,
+            Reconnect: self.on_reconnect,
+        }
 
     def on_start(self) -> None:
         """A (re)started station is not initialised (its device must be connected again)."""
@@ -225,26 +233,59 @@ class StationActor(BrokerActor):
         if self._binding is not None:
             self._devices.release(self.station, self._binding.device_name)
 
-    def on_call(self, message: Call, log: Any) -> dict[str, Any] | Forwarded:
+    def functions(self) -> dict[Function, Callable[[Call], dict[str, Any] | Forwarded | None]]:
+        """Each function of the manual and the method that runs it once its state is reached."""
+        return {
+            Function.INITIAL: self._do_initial,
+            Function.FINALIZE: self._do_finalize,
+            Function.VERSION: self._do_version,
+            Function.READER_TIME: self._do_reader_time,
+            Function.SAM_VERIFY: self._do_sam_verify,
+            Function.SAM_LOGOUT: self._do_sam_logout,
+            Function.SAM_BASIC: self._do_sam_basic,
+            Function.SAM_SIGN: self._do_sam_sign,
+            Function.HCA_VERIFY_PIN: self._do_hca_verify_pin,
+            Function.HCA_LOGOUT: self._do_hca_logout,
+            Function.HCA_MOBILE_VERIFY: self._do_hca_mobile_verify,
+            Function.HCA_MOBILE_LOGOUT: self._do_hca_mobile_logout,
+            Function.HCA_BASIC: self._do_hca_basic,
+            Function.HCA_SIGN: self._do_hca_sign,
+            Function.HCA_SET_PIN: self._do_hca_set_pin,
+            Function.HCA_RESET_PIN: self._do_hca_reset_pin,
+            Function.HC_VIRTUAL_VERIFY: self._do_hc_virtual_verify,
+            Function.HC_LOGOUT: self._do_hc_logout,
+            Function.HC_BASIC: self._do_hc_basic,
+            Function.HC_SIGN: self._do_hc_sign,
+            Function.HC_THREE_CARD_SIGN: self._do_hc_three_card_sign,
+            Function.HC_PIN_STATUS: self._do_hc_pin_status,
+            Function.HC_PIN_VERIFY: self._do_hc_pin_verify,
+            Function.HC_PIN_SET: self._do_hc_pin_set,
+            Function.HC_PIN_CLEAR: self._do_hc_pin_clear,
+            Function.HC_READ_VIRTUAL: self._do_hc_read_virtual,
+            Function.HC_VIRTUAL_EXPORT: self._do_hc_virtual_export,
+            Function.HC_VIRTUAL_IMPORT: self._do_hc_virtual_import,
+            Function.HC_UPDATE_MARKS: self._do_hc_update_marks,
+        }
+
+    def on_call(self, message: Call) -> dict[str, Any] | Forwarded:
         """Check the rules, reach the needed state, run the function."""
         function = message.function
         rules.check_initialized(function, self.board.get(self.station))
         self._advance(function, message)
-        handler = getattr(self, f"_do_{function.name.lower()}")
-        result: dict[str, Any] | Forwarded = handler(message, log) or {}
-        log.debug("station.call", function=function.name)  # the API logs its outcome
+        result: dict[str, Any] | Forwarded = self._functions[function](message) or {}
+        self.log.debug("station.call", function=function.name)  # the API logs its outcome
         return result
 
-    def on_reconnect(self, message: Reconnect, log: Any) -> None:
+    def on_reconnect(self, message: Reconnect) -> None:
         """Connect the device again; a device that is gone now leaves the station uninitialised."""
         try:
-            self.on_call(Call(function=Function.INITIAL, args={"name": message.device}), log)
+            self.on_call(Call(function=Function.INITIAL, args={"name": message.device}))
         except errors.BrokerError as exc:
-            log.warning("station.reconnect_failed", device=message.device, error=str(exc))
+            self.log.warning("station.reconnect_failed", device=message.device, error=str(exc))
 
     # --- reaching the needed state ---------------------------------------------
 
-    def _advance(self, function: Function, message: Message) -> None:
+    def _advance(self, function: Function, message: Message[Any]) -> None:
         need = rules.RULES[function]
         if need.sam is not None:
             self._sam_view(message)  # probes a SAM not seen yet
@@ -271,7 +312,7 @@ class StationActor(BrokerActor):
         state = self.board.get(self.station)
         return state.hc_status >= HcStatus.VERIFIED or state.hc_type is HcType.VIRTUAL
 
-    def _authenticate_hca(self, message: Message) -> None:
+    def _authenticate_hca(self, message: Message[Any]) -> None:
         if self.board.get(self.station).hca_status >= HcaStatus.VERIFIED:
             return  # the HCA actor published it: no need to ask
         view: HcaView = self._hca.ask(message.child(GetHca()))
@@ -280,7 +321,7 @@ class StationActor(BrokerActor):
         self._authenticate(message, self._hca, cmd.SAM_CARD_HPC, view.card_id, view)
         self._hca.ask(message.child(HcaVerified(generation=view.generation)))
 
-    def _authenticate_hc(self, message: Message) -> None:
+    def _authenticate_hc(self, message: Message[Any]) -> None:
         if self.board.get(self.station).hc_status >= HcStatus.VERIFIED:
             return  # the HC actor published it: no need to ask (a pulled card fails the call)
         view: HcView = self._hc.ask(message.child(GetHc()))
@@ -294,7 +335,7 @@ class StationActor(BrokerActor):
 
     def _authenticate(
         self,
-        message: Message,
+        message: Message[Any],
         holder: ActorHandle,
         family: int,
         card_id: str,
@@ -317,7 +358,7 @@ class StationActor(BrokerActor):
 
     # --- common ---------------------------------------------------------------------
 
-    def _do_initial(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_initial(self, message: Call) -> dict[str, Any]:
         name = message.args.get("name") or None
         known = self._devices.names(self.station)
         if name is not None and name not in known:
@@ -331,11 +372,11 @@ class StationActor(BrokerActor):
                 if name:
                     raise
                 continue
-            log.info("station.initialized", device=candidate)
+            self.log.info("station.initialized", device=candidate)
             return {}
         raise errors.BrokerError("; ".join(failures) or "no devices", code=Code.NO_DEVICE)
 
-    def _connect(self, name: str, message: Message) -> None:
+    def _connect(self, name: str, message: Message[Any]) -> None:
         binding = self._devices.connect(self.station, name)
         try:
             view: SamView = binding.sam.ask(message.child(GetSam()))
@@ -358,7 +399,7 @@ class StationActor(BrokerActor):
         self._hc.ask(message.child(Bind(sources=binding.hc_sources)))
         self._remember(name)
 
-    def _do_finalize(self, message: Call, log: Any) -> None:
+    def _do_finalize(self, message: Call) -> None:
         """Release everything: every card session ends, no virtual card or mobile HCA is kept."""
         binding = self._binding_or_fail()
         self._hca.ask(message.child(Release()))
@@ -370,10 +411,10 @@ class StationActor(BrokerActor):
         self._binding = None
         self.on_start()
 
-    def _do_version(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_version(self, message: Call) -> dict[str, Any]:
         return {**VERSION, "location": sys.argv[0]}
 
-    def _do_reader_time(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_reader_time(self, message: Call) -> dict[str, Any]:
         binding = self._binding_or_fail()
         if binding.sam_type is SamType.PHYSICAL and binding.clock is not None:
             return {"serverDateTime": binding.clock.ask(message.child(ReadClock()))}
@@ -381,15 +422,15 @@ class StationActor(BrokerActor):
 
     # --- SAM ------------------------------------------------------------------------
 
-    def _do_sam_verify(self, message: Call, log: Any) -> None:
+    def _do_sam_verify(self, message: Call) -> None:
         self._binding_or_fail().sam.ask(message.child(VerifySam()))
 
-    def _do_sam_logout(self, message: Call, log: Any) -> None:
+    def _do_sam_logout(self, message: Call) -> None:
         self._binding_or_fail().sam.ask(message.child(LogoutSam()))
         self._hca.ask(message.child(HcaLogout(sam_gone=True)))
         self._hc.ask(message.child(HcLogout()))
 
-    def _do_sam_basic(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_sam_basic(self, message: Call) -> dict[str, Any]:
         identity = self._sam_view(message).identity
         if identity is None:
             raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
@@ -400,31 +441,31 @@ class StationActor(BrokerActor):
             "hospitalShortName": identity.hospital_short_name,
         }
 
-    def _do_sam_sign(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_sam_sign(self, message: Call) -> dict[str, Any]:
         fields, _ = self._signature_base(message)
         return self._sam_signed(message, fields, b"")
 
     # --- HCA ------------------------------------------------------------------------
 
-    def _do_hca_verify_pin(self, message: Call, log: Any) -> None:
+    def _do_hca_verify_pin(self, message: Call) -> None:
         pin = message.args.get("pin")
         self._hca.ask(message.child(HcaVerifyPin(pin=pin, session=self._session(message))))
 
-    def _do_hca_logout(self, message: Call, log: Any) -> None:
+    def _do_hca_logout(self, message: Call) -> None:
         self._hca.ask(message.child(HcaLogout()))
 
-    def _do_hca_mobile_verify(self, message: Call, log: Any) -> None:
+    def _do_hca_mobile_verify(self, message: Call) -> None:
         assertion = _text(message.args, "certificate")
         session = self._session(message)
         self._hca.ask(message.child(HcaMobileVerify(assertion=assertion, session=session)))
 
-    def _do_hca_mobile_logout(self, message: Call, log: Any) -> None:
+    def _do_hca_mobile_logout(self, message: Call) -> None:
         self._hca.ask(message.child(HcaLogout()))
 
-    def _do_hca_basic(self, message: Call, log: Any) -> Forwarded:
+    def _do_hca_basic(self, message: Call) -> Forwarded:
         return self._hca.forward(message.child(HcaBasicData()))
 
-    def _do_hca_sign(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hca_sign(self, message: Call) -> dict[str, Any]:
         fields, _ = self._signature_base(message)
         signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
         return {
@@ -434,16 +475,16 @@ class StationActor(BrokerActor):
             "hpcIdNo": signed["hpcIdNo"],
         }
 
-    def _do_hca_set_pin(self, message: Call, log: Any) -> None:
+    def _do_hca_set_pin(self, message: Call) -> None:
         self._hca.ask(message.child(HcaSetPin(new_pin=_text(message.args, "newPin"))))
 
-    def _do_hca_reset_pin(self, message: Call, log: Any) -> None:
+    def _do_hca_reset_pin(self, message: Call) -> None:
         puk, new_pin = _text(message.args, "puk"), _text(message.args, "newPin")
         self._hca.ask(message.child(HcaResetPin(puk=puk, new_pin=new_pin)))
 
     # --- HC -------------------------------------------------------------------------
 
-    def _do_hc_virtual_verify(self, message: Call, log: Any) -> None:
+    def _do_hc_virtual_verify(self, message: Call) -> None:
         token = _token(message.args)
         self._hc.ask(
             message.child(
@@ -453,19 +494,19 @@ class StationActor(BrokerActor):
             )
         )
 
-    def _do_hc_logout(self, message: Call, log: Any) -> None:
+    def _do_hc_logout(self, message: Call) -> None:
         self._hc.ask(message.child(HcLogout()))
 
-    def _do_hc_basic(self, message: Call, log: Any) -> Forwarded:
+    def _do_hc_basic(self, message: Call) -> Forwarded:
         return self._hc.forward(message.child(HcBasicData()))
 
-    def _do_hc_sign(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hc_sign(self, message: Call) -> dict[str, Any]:
         fields, client_random = self._signature_base(message)
         hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
         fields.update(hcId=hc_id, hcIdNo=hc_id_no)
         return self._sam_signed(message, fields, proof)
 
-    def _do_hc_three_card_sign(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hc_three_card_sign(self, message: Call) -> dict[str, Any]:
         fields, client_random = self._signature_base(message)
         hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
         fields.update(hcId=hc_id, hcIdNo=hc_id_no)
@@ -475,32 +516,32 @@ class StationActor(BrokerActor):
         self._hc.ask(message.child(HcWithHca()))
         return result
 
-    def _do_hc_pin_status(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hc_pin_status(self, message: Call) -> dict[str, Any]:
         status = self._hc.ask(message.child(HcPin(action="status")))
         return {"hasPin": status.has_pin}
 
-    def _do_hc_pin_verify(self, message: Call, log: Any) -> None:
+    def _do_hc_pin_verify(self, message: Call) -> None:
         self._hc.ask(message.child(HcPin(action="verify", pin=_text(message.args, "pin"))))
 
-    def _do_hc_pin_set(self, message: Call, log: Any) -> None:
+    def _do_hc_pin_set(self, message: Call) -> None:
         self._hc.ask(message.child(HcPin(action="set", pin=_text(message.args, "newPin"))))
 
-    def _do_hc_pin_clear(self, message: Call, log: Any) -> None:
+    def _do_hc_pin_clear(self, message: Call) -> None:
         self._hc.ask(message.child(HcPin(action="clear")))
 
-    def _do_hc_read_virtual(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hc_read_virtual(self, message: Call) -> dict[str, Any]:
         card = self._dc.vhc_read(self._session(message), _token(message.args))
         json = card.to_json()
         return {k: json[k] for k in ("cardId", "idNo", "name", "birthday", "sex", "identityStatus")}
 
-    def _do_hc_virtual_export(self, message: Call, log: Any) -> dict[str, Any]:
+    def _do_hc_virtual_export(self, message: Call) -> dict[str, Any]:
         session = self._session(message)
         code = self._hc.ask(
             message.child(HcVirtualExport(session=session, device_id=self._device_id))
         )
         return {"transferCode": code}
 
-    def _do_hc_virtual_import(self, message: Call, log: Any) -> None:
+    def _do_hc_virtual_import(self, message: Call) -> None:
         code = _text(message.args, "transferCode")
         self._hc.ask(
             message.child(
@@ -510,7 +551,7 @@ class StationActor(BrokerActor):
             )
         )
 
-    def _do_hc_update_marks(self, message: Call, log: Any) -> None:
+    def _do_hc_update_marks(self, message: Call) -> None:
         view: HcView = self._hc.ask(message.child(GetHc()))
         if view.hc_type is not HcType.PHYSICAL or view.card_id is None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
@@ -524,7 +565,7 @@ class StationActor(BrokerActor):
             raise errors.BrokerError("no device connected", code=Code.NOT_INITIALIZED)
         return self._binding
 
-    def _sam_view(self, message: Message) -> SamView:
+    def _sam_view(self, message: Message[Any]) -> SamView:
         binding = self._binding_or_fail()
         view = binding.sam_cell.get()
         if view is not None and view.identity is not None and view.status is not SamStatus.NONE:
@@ -532,7 +573,7 @@ class StationActor(BrokerActor):
         asked: SamView = binding.sam.ask(message.child(GetSam()))
         return asked
 
-    def _session(self, message: Message) -> str:
+    def _session(self, message: Message[Any]) -> str:
         view = self._sam_view(message)
         if view.session is None:
             raise errors.BrokerError("the SAM is not verified", code=Code.SAM_MODE2_FAILED)

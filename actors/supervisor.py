@@ -174,7 +174,7 @@ class Supervisor:
                     "dict[str, Any]",
                     self.handle(f"{shortcut.actor}:{station}").ask(shortcut.message),
                 )
-        return cast("dict[str, Any]", handle.ask(message))
+        return handle.ask(message)
 
     def handle(self, name: str) -> ActorHandle:
         """An actor by name (KeyError if there is none)."""

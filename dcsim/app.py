@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,19 +86,25 @@ class FaultMiddleware:
             resp.complete = True
 
 
+Step = Callable[[JsonDict, str], JsonDict]
+
+
 class Endpoint:
     """Base: JSON in, ``{"code": 0, …}`` out, refusals as ``{"code": N, "message"}``."""
 
     def __init__(self, dc: DataCentre) -> None:
         self.dc = dc
 
-    def reply(self, req: falcon.Request, resp: falcon.Response, method: str) -> None:
-        """Run ``method`` with the body and the bearer session; write the JSON reply."""
+    def reply(self, req: falcon.Request, resp: falcon.Response, step: Step | None) -> None:
+        """Run ``step`` with the body and the bearer session; write the JSON reply (404 if
+        there is no such step)."""
+        if step is None:
+            raise falcon.HTTPNotFound()
         try:
             body = req.get_media(default_when_empty={})
             if not isinstance(body, dict):
                 raise BadRequestError("the body must be a JSON object")
-            result = getattr(self, method)(body, _session(req))
+            result = step(body, _session(req))
             resp.media = {"code": 0, **result}
         except falcon.MediaMalformedError:
             resp.media = {"code": int(Code.INVALID_PARAMETER), "message": "body is not JSON"}
@@ -115,7 +122,7 @@ class TimeResource(Endpoint):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The DC's clock."""
-        self.reply(req, resp, "time")
+        self.reply(req, resp, self.time)
 
     def time(self, _body: JsonDict, _session: str) -> JsonDict:
         """The DC's clock."""
@@ -127,15 +134,16 @@ class SamResource(Endpoint):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, step: str) -> None:
         """Challenge, authenticate, or issue a cloud SAM file."""
-        if step not in ("challenge", "authenticate", "files"):
-            raise falcon.HTTPNotFound()
-        self.reply(req, resp, step)
+        steps = {
+            "challenge": self.challenge,
+            "authenticate": self.authenticate,
+            "files": self.files,
+        }
+        self.reply(req, resp, steps.get(step))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, step: str) -> None:
         """Log out."""
-        if step != "session":
-            raise falcon.HTTPNotFound()
-        self.reply(req, resp, "logout")
+        self.reply(req, resp, self.logout if step == "session" else None)
 
     def challenge(self, body: JsonDict, _session: str) -> JsonDict:
         """Step 1 of SAM authentication."""
@@ -171,13 +179,16 @@ class SamResource(Endpoint):
 class VhcResource(Endpoint):
     """POST /dc/v1/vhc/{action}."""
 
-    ACTIONS = ("read", "verify", "export", "import", "tokens")
-
     def on_post(self, req: falcon.Request, resp: falcon.Response, action: str) -> None:
         """Dispatch to the action."""
-        if action not in self.ACTIONS:
-            raise falcon.HTTPNotFound()
-        self.reply(req, resp, f"do_{action}")
+        actions = {
+            "read": self.do_read,
+            "verify": self.do_verify,
+            "export": self.do_export,
+            "import": self.do_import,
+            "tokens": self.do_tokens,
+        }
+        self.reply(req, resp, actions.get(action))
 
     def do_read(self, body: JsonDict, session: str) -> JsonDict:
         """Read without spending."""
@@ -210,9 +221,12 @@ class HcaResource(Endpoint):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, action: str) -> None:
         """Dispatch to the action."""
-        if action not in ("challenge", "verify", "mobile"):
-            raise falcon.HTTPNotFound()
-        self.reply(req, resp, f"do_{action}")
+        actions = {
+            "challenge": self.do_challenge,
+            "verify": self.do_verify,
+            "mobile": self.do_mobile,
+        }
+        self.reply(req, resp, actions.get(action))
 
     def do_challenge(self, _body: JsonDict, session: str) -> JsonDict:
         """A random for the HPC to sign."""
@@ -238,7 +252,7 @@ class MarksResource(Endpoint):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The marks to write."""
-        self.reply(req, resp, "marks")
+        self.reply(req, resp, self.marks)
 
     def marks(self, body: JsonDict, session: str) -> JsonDict:
         """The marks to write."""
