@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 import structlog
 
+from api import errors
 from api.auth import CallerMiddleware, OriginMiddleware
 from api.resources.functions import add_routes, new_request_id
 from api.services import ApiServices
@@ -100,6 +101,7 @@ def create_app(services: ApiServices) -> falcon.App[Any, Any]:
         cors_enable=False,
     )
     app.set_error_serializer(json_error)
+    errors.register(app)
     app.req_options.strip_url_path_trailing_slash = True
     add_routes(app, services)
     for name in RESOURCE_MODULES:

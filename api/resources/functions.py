@@ -18,7 +18,7 @@ from actors.messages import Context
 from api.routes import ROUTES, Route
 from api.services import ApiServices
 from broker.codes import Code
-from broker.errors import BrokerError, InvalidParameterError
+from broker.errors import InvalidParameterError
 
 MAX_DEPTH = 16  # the manual's bodies are flat objects; a little room for nested lists
 TOO_DEEP = f"the body nests objects or arrays more than {MAX_DEPTH} deep"
@@ -27,17 +27,6 @@ TOO_DEEP = f"the body nests objects or arrays more than {MAX_DEPTH} deep"
 def ok(fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """A success body."""
     return {"statusCode": 0, "message": Code.OK.message, **(fields or {})}
-
-
-def refused(error: BrokerError) -> dict[str, Any]:
-    """A refusal body; 1704 names the field in its message."""
-    message = error.code.message
-    if error.code is Code.INVALID_PARAMETER and error.detail:
-        message = f"{message}: {error.detail}"
-    body: dict[str, Any] = {"statusCode": int(error.code), "message": message}
-    if error.detail:
-        body["detail"] = error.detail
-    return body
 
 
 def read_body(req: falcon.Request) -> dict[str, Any]:
@@ -121,16 +110,13 @@ class FunctionResource:
 
     def _respond(self, req: falcon.Request, resp: falcon.Response) -> None:
         route = self._routes[req.method]
-        try:
-            args = read_body(req)
-            validate(route.request, args)
-            result = self._services.broker.supervisor.call(
-                req.context.station, route.function, args, context(req), self._services.call_timeout
-            )
-            resp.media = ok(result)
-        except BrokerError as exc:
-            resp.media = refused(exc)
-        req.context.status_code = resp.media["statusCode"]
+        args = read_body(req)
+        validate(route.request, args)
+        result = self._services.broker.supervisor.call(
+            req.context.station, route.function, args, context(req), self._services.call_timeout
+        )
+        resp.media = ok(result)
+        req.context.status_code = 0
 
 
 class StatusResource:

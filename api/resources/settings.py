@@ -16,7 +16,7 @@ from typing import Any
 import falcon
 
 from api.docs import PathDoc, Schema
-from api.resources.functions import ok, read_body, refused, validate
+from api.resources.functions import ok, read_body, validate
 from api.routes import body
 from api.services import ApiServices
 from app.assembly import RunningBroker
@@ -209,20 +209,9 @@ def _args(req: falcon.Request, schema: Schema) -> dict[str, Any]:
 
 
 def _answer(req: falcon.Request, resp: falcon.Response, work: Work) -> None:
-    """Run one function; its result or refusal as the cshis6 envelope, logged as a call."""
-    try:
-        resp.media = ok(work(req))
-    except BrokerError as exc:
-        resp.media = _refused(exc)
-    req.context.status_code = resp.media["statusCode"]
-
-
-def _refused(error: BrokerError) -> dict[str, Any]:
-    """A refusal whose message says what is wrong (a bad file, an unknown reader)."""
-    answer = refused(error)
-    if error.detail and error.code is not Code.INVALID_PARAMETER:
-        answer["message"] = f"{answer['message']}: {error.detail}"
-    return answer
+    """Run one function; its result as the cshis6 envelope (a refusal: api/errors.py)."""
+    resp.media = ok(work(req))
+    req.context.status_code = 0
 
 
 def _local_only(req: falcon.Request) -> None:

@@ -13,13 +13,13 @@ from typing import Any
 import falcon
 
 from api.docs import PathDoc, Schema
-from api.resources.functions import ok, read_body, refused, validate
+from api.resources.functions import ok, read_body, validate
 from api.routes import body
 from api.services import ApiServices
 from app import sim_control
 from app.assembly import RunningBroker
 from broker.codes import Code
-from broker.errors import BrokerError, InvalidParameterError
+from broker.errors import InvalidParameterError
 
 PREFIX = "/api/sim/v1"
 TAG = "sim"
@@ -125,13 +125,10 @@ class SimResource:
         setattr(self, "on_post" if schema is not None else "on_get", self._respond)
 
     def _respond(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            args = read_body(req)
-            if self._schema is not None:
-                validate(self._schema, args)
-            resp.media = ok(self._work(self._services.broker, args))
-        except BrokerError as exc:
-            resp.media = refused(exc)
+        args = read_body(req)
+        if self._schema is not None:
+            validate(self._schema, args)
+        resp.media = ok(self._work(self._services.broker, args))
 
 
 def _cards(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:

@@ -47,9 +47,9 @@ def served(pcscd: None, tmp_path: Path) -> Iterator[RunningServer]:
 
 
 def call(server: RunningServer, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    assert server.certificate is not None
     parsed = urllib.parse.urlsplit(server.url)
-    context = ssl.create_default_context(cafile=str(server.certificate))
+    # Trust the broker's own CA, as a station that ran `nhi-broker cert install` does.
+    context = ssl.create_default_context(cafile=str(server.broker.config.data_dir / "tls/ca.crt"))
     connection = http.client.HTTPSConnection(
         parsed.hostname or "", parsed.port, context=context, timeout=30
     )
