@@ -24,7 +24,7 @@ from broker import config
 from broker.atomic import write_atomic
 from web.certificates import ensure_server_certificate
 
-EXAMPLE_CONFIG = config.REPO_CONFIG / "hardware.example.toml"
+EXAMPLE_CONFIG = config.PROFILES / "hardware.example.toml"
 
 
 class ServiceError(Exception):

@@ -20,7 +20,9 @@ import msgspec
 from broker.config_schema import ConfigFile, describe
 
 T = TypeVar("T")
-REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+# config/'s files, shipped inside the package (broker/profiles links to them) so that an
+# installed broker finds its embedded default too.
+PROFILES = Path(__file__).resolve().parent / "profiles"
 LOCAL = "local"
 CONFIGURATION = "the configuration"  # where a configuration came from, when not a file
 
@@ -133,7 +135,7 @@ def load(path: Path) -> BrokerConfig:
 
 def sim_profile() -> BrokerConfig:
     """The embedded default: ``config/default.toml``."""
-    return load(REPO_CONFIG / "default.toml")
+    return load(PROFILES / "default.toml")
 
 
 def parse(raw: dict[str, Any], source: str = CONFIGURATION) -> BrokerConfig:

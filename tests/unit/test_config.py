@@ -10,7 +10,7 @@ import pytest
 from broker import config
 from broker.config import ConfigError
 
-EXAMPLE = config.REPO_CONFIG / "hardware.example.toml"
+EXAMPLE = config.PROFILES / "hardware.example.toml"
 
 
 def test_the_sim_profile_has_a_local_station_and_another() -> None:

@@ -154,12 +154,12 @@ def test_a_file_that_is_not_toml_is_refused_naming_the_file(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("name", ["default.toml", "hardware.example.toml"])
 def test_the_shipped_configurations_load(name: str) -> None:
-    loaded = config.load(config.REPO_CONFIG / name)
+    loaded = config.load(config.PROFILES / name)
     assert loaded.station(config.LOCAL).name == config.LOCAL
 
 
 def test_the_hardware_example_names_the_grant_key_setting() -> None:
-    text = (config.REPO_CONFIG / "hardware.example.toml").read_text(encoding="utf-8")
+    text = (config.PROFILES / "hardware.example.toml").read_text(encoding="utf-8")
     assert "# grant_public_key = " in text
     assert "the data centre's grant key that signs .SAM files" in text
     trusted = config.parse({"dc": {"grant_public_key": "/etc/nhi-broker/dc-grant.pem"}})
