@@ -1,96 +1,40 @@
 """The supervisor: starts every actor in dependency order, stops them in reverse, restarts
-what crashes (one-for-one, exponential backoff, a restart-intensity limit), routes card
-events, and is the directory of devices the stations connect.
-
-pykka has no supervision, and a stopped actor cannot start again: a restart is a new actor
-behind the same ``ActorHandle``.
+what crashes (one-for-one, actors/restarts.py), and routes card events to whoever holds the
+slot. The devices the stations connect are actors/directory.py's; the actors themselves are
+kept in actors/registry.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections import defaultdict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any
 
 import pykka
 import structlog
 
-from actors.base import ActorHandle, StateMovedError, UnavailableCode
+from actors.base import ActorHandle, StateMovedError
+from actors.directory import DeviceDirectory
+from actors.hardware import BrokerSettings, Hardware, ReaderSpec
 from actors.hc import HcActor
 from actors.hca import HcaActor
-from actors.holder import Bind, Seen, Source
+from actors.holder import Bind, Seen
 from actors.messages import Context
-from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
+from actors.monitors import MonitorKeeper
+from actors.names import ActorName, Kind
+from actors.reader import CardSeen, ReaderActor, Rescan, SlotChanged
+from actors.registry import ActorRegistry
+from actors.restarts import Backoff
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Binding, Call, Reconnect, StationActor, direct, restart_code
+from actors.station import Call, Reconnect, StationActor, direct, restart_code
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
-from broker.errors import BrokerError
 from broker.rules import Function
 from broker.state import BoardEvent, SamStatus, SamType, StateBoard
-from broker.transport.base import CardSlot, SlotEvent, SlotListener
+from broker.transport.base import SlotEvent
 
 log = structlog.get_logger("actors.supervisor")
-
-
-class Monitor(Protocol):
-    """A transport's insert/remove watcher."""
-
-    def stop(self) -> None:
-        """Stop watching."""
-        ...
-
-    def is_alive(self) -> bool:
-        """Whether it still watches."""
-        ...
-
-
-FailureReport = Callable[[BaseException], None]
-
-
-@dataclass(frozen=True)
-class ReaderSpec:
-    """A reader the broker owns: its slots, and which slot holds what in a serial reader."""
-
-    name: str
-    slots: dict[str, CardSlot]
-    clock: ReaderClock | None = None
-    sam_slot: str | None = None  # serial readers: "COM1 SAM"
-    hpc_slot: str | None = None
-    hc_slot: str | None = None
-
-
-@dataclass(frozen=True)
-class MonitorSpec:
-    """How to start (and restart) one monitor."""
-
-    name: str
-    start: Callable[[SlotListener, FailureReport], Monitor]
-
-
-@dataclass
-class Hardware:
-    """What the composition root hands the supervisor."""
-
-    readers: list[ReaderSpec]
-    monitors: list[MonitorSpec] = field(default_factory=list)
-    cloud_sam_ids: Callable[[], list[str]] = list
-    cloud_sam_slot: Callable[[str], CardSlot] | None = None
-
-
-@dataclass
-class BrokerSettings:
-    """The settings the actors read and write (a view of ``broker.settings.Settings``)."""
-
-    device_id: str
-    default_reader: Callable[[], str | None] = lambda: None
-    last_device: Callable[[], str | None] = lambda: None
-    remember_device: Callable[[str | None], None] = lambda _name: None
 
 
 class Supervisor:
@@ -106,26 +50,25 @@ class Supervisor:
         policy: RestartPolicy | None = None,
     ) -> None:
         self.board = board or StateBoard()
-        self.policy = policy or RestartPolicy()
-        self._stations = {s.name: s for s in stations}
+        self.registry = ActorRegistry()
+        self.devices = DeviceDirectory(stations, hardware, settings, self.registry)
+        self.devices.start_cloud_sam = self._start_cloud_sam
+        self._stations = stations
         self._hardware = hardware
         self._dc = dc
         self._settings = settings
-        self._lock = threading.RLock()
-        self._handles: dict[str, ActorHandle] = {}
-        self._factories: dict[str, Callable[[], pykka.ActorRef[Any]]] = {}
-        self._owners: dict[str, str | None] = {}  # actor → station (None: shared)
-        self._order: list[str] = []
-        self._crashes: dict[str, deque[float]] = defaultdict(deque)
-        self._monitors: dict[str, Monitor] = {}
-        self._monitors_down: set[str] = set()  # logged when they went; logged again when back
-        self._readers: dict[str, ReaderSpec] = {r.name: r for r in hardware.readers}
-        self._slot_readers: dict[str, str] = {}  # slot → reader actor
-        self._sam_slots: dict[tuple[str, str], str] = {}  # (reader actor, slot) → SAM actor
-        self._sam_cells: dict[str, SamCell] = {}
-        self._bindings: dict[str, Binding] = {}
+        self._backoff = Backoff(policy or RestartPolicy())
+        self._monitors = MonitorKeeper(self._slot_changed, self._backoff, self._monitor_back)
+        self._lock = threading.Lock()
+        self._slot_readers: dict[str, ActorName] = {}  # slot → its reader actor
+        self._sam_slots: dict[tuple[str, str], ActorName] = {}  # (reader actor, slot) → SAM
         self._reconnect: dict[str, str] = {}  # station → device to connect again after a restart
         self._stopping = False
+
+    @property
+    def policy(self) -> RestartPolicy:
+        """The restart policy in force."""
+        return self._backoff.policy
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -135,22 +78,19 @@ class Supervisor:
             self._start_reader(spec)
         for spec in self._hardware.readers:
             if spec.sam_slot is not None:
-                self._start_sam(f"sam:{spec.name}", SamType.PHYSICAL, spec.name, spec.sam_slot)
-        for station in self._stations.values():
+                sam = ActorName(Kind.SAM, spec.name)
+                self._start_sam(sam, SamType.PHYSICAL, spec.name, spec.sam_slot)
+        for station in self._stations:
             self._start_station(station)
         for monitor in self._hardware.monitors:
-            self._start_monitor(monitor)
-        log.info("supervisor.started", actors=len(self._order))
+            self._monitors.start(monitor)
+        log.info("supervisor.started", actors=len(self.registry.names()))
 
     def stop(self) -> None:
         """Monitors first, then actors in reverse order of start."""
         self._stopping = True
-        for monitor in list(self._monitors.values()):
-            monitor.stop()
-        for name in reversed(self._order):
-            ref = self._handles[name].ref
-            if ref.is_alive():
-                ref.stop(block=True, timeout=5)
+        self._monitors.stop()
+        self.registry.stop_all()
         log.info("supervisor.stopped")
 
     # --- what the API calls ------------------------------------------------------------
@@ -164,182 +104,122 @@ class Supervisor:
         timeout: float,
     ) -> dict[str, Any]:
         """Run one function for a station, within ``timeout`` seconds."""
-        handle = self.handle(f"station:{station}")
+        handle = self.registry.handle(ActorName(Kind.STATION, station))
         message = Call(function=function, args=args, context=context).within(timeout)
         shortcut = direct(message, self.board.get(station)) if handle.is_alive() else None
         if shortcut is not None:
             # StateMovedError: the card changed since the read model was read; the station decides
             with contextlib.suppress(StateMovedError):
-                return cast(
-                    "dict[str, Any]",
-                    self.handle(f"{shortcut.actor}:{station}").ask(shortcut.message),
-                )
+                card_actor = ActorName(Kind(shortcut.actor), station)
+                answer: dict[str, Any] = self.registry.handle(card_actor).ask(shortcut.message)
+                return answer
         return handle.ask(message)
 
-    def handle(self, name: str) -> ActorHandle:
+    def handle(self, name: ActorName | str) -> ActorHandle:
         """An actor by name (KeyError if there is none)."""
-        with self._lock:
-            return self._handles[name]
+        return self.registry.handle(name)
 
     def actors(self) -> list[dict[str, Any]]:
         """Every actor: name, state, restarts, inbox depth (the admin API)."""
-        with self._lock:
-            handles = [self._handles[name] for name in self._order]
-        return [
-            {
-                "name": h.name,
-                "station": self._owners.get(h.name),
-                "state": "running" if h.is_alive() else "restarting",
-                "restarts": h.restarts,
-                "inbox": h.inbox_depth(),
-            }
-            for h in handles
-        ]
+        return self.registry.listing()
 
     def restart(self, name: str) -> list[str]:
         """Restart one actor, or every actor of a station (``station:<name>`` or its name)."""
         station = name.removeprefix("station:")
-        if station in self._stations:
-            names = [f"hca:{station}", f"hc:{station}", f"station:{station}"]
+        if station in {s.name for s in self._stations}:
+            names = [ActorName(kind, station) for kind in (Kind.HCA, Kind.HC, Kind.STATION)]
             self.board.update(station, degraded=None)
-            self._remember_device(f"station:{station}")
-        elif name in self._handles:
-            names = [name]
-            self._remember_device(name)
         else:
-            raise KeyError(name)
+            try:
+                names = [ActorName.parse(name)]
+            except ValueError as exc:
+                raise KeyError(name) from exc
+            self.registry.handle(names[0])  # KeyError for an actor there is not
         for actor in names:
+            self._remember_device(actor)
             self._replace(actor, reason="requested")
-        return names
+        return [str(actor) for actor in names]
 
     # --- readers (the settings, sim and events APIs) ------------------------------------
 
     def pcsc_reader_names(self) -> list[str]:
         """Readers with one slot for a station's cards: neither serial readers nor cloud SAMs."""
-        with self._lock:
-            specs = list(self._readers.values())
-        return [spec.name for spec in specs if _is_pcsc(spec)]
+        return self.devices.pcsc_reader_names()
 
     def reader_has_card(self, reader: str) -> bool:
-        """Whether a slot of ``reader`` holds a card now; False for an unknown or failing one."""
-        with self._lock:
-            spec = self._readers.get(reader)
-        if spec is None:
-            return False
-        try:
-            return any(slot.is_card_present() for slot in spec.slots.values())
-        except BrokerError:
-            return False
+        """Whether a slot of ``reader`` holds a card now."""
+        return self.devices.reader_has_card(reader)
 
     def reader_owner(self, reader: str) -> str | None:
-        """The station using ``reader`` (local's default reader is local's); None if shared."""
-        owner = self._owner_of_reader(reader)
-        if owner is None and reader == self._settings.default_reader():
-            return LOCAL
-        return owner
-
-    # --- the directory of devices (stations call it) -------------------------------------
+        """The station using ``reader``; None if shared."""
+        return self.devices.reader_owner(reader)
 
     def names(self, station: str) -> list[str]:
-        """Initial's order: the last device, cloud SAMs, then the physical SAM."""
-        config = self._stations[station]
-        clouds = self._hardware.cloud_sam_ids()
-        physical = [config.serial] if config.serial else []
-        order = clouds + physical
-        last = self._settings.last_device() if station == LOCAL else None
-        if last in order:
-            order = [last, *(n for n in order if n != last)]
-        if config.devices is not None:
-            order = [n for n in order if n in config.devices]
-        return order
-
-    def connect(self, station: str, name: str) -> Binding:
-        """Bind a device (cloud SAM id or COMn) to a station."""
-        config = self._stations[station]
-        if name == config.serial:
-            binding = self._serial_binding(name)
-        else:
-            binding = self._cloud_binding(config, name)
-        with self._lock:
-            self._bindings[station] = binding
-        return binding
-
-    def release(self, station: str, name: str) -> None:
-        """Unbind a station's device."""
-        with self._lock:
-            self._bindings.pop(station, None)
-
-    def shared_with(self, station: str, name: str) -> list[str]:
-        """The other stations bound to device ``name`` now."""
-        with self._lock:
-            return [s for s, b in self._bindings.items() if s != station and b.device_name == name]
+        """The devices a station may connect, in Initial's order."""
+        return self.devices.names(station)
 
     # --- building actors ----------------------------------------------------------------
 
-    def _register(
-        self,
-        name: str,
-        factory: Callable[[], pykka.ActorRef[Any]],
-        code: Code,
-        owner: str | None,
-        codes: UnavailableCode | None = None,
-    ) -> ActorHandle:
-        with self._lock:
-            self._factories[name] = factory
-            self._owners[name] = owner
-            handle = ActorHandle(name, factory(), code, codes)
-            self._handles[name] = handle
-            self._order.append(name)
-        return handle
-
     def _start_reader(self, spec: ReaderSpec) -> ActorHandle:
-        name = f"reader:{spec.name}"
-        for slot in spec.slots:
-            self._slot_readers[slot] = name
+        name = ActorName(Kind.READER, spec.name)
+        with self._lock:
+            for slot in spec.slots:
+                self._slot_readers[slot] = name
 
         def factory() -> pykka.ActorRef[Any]:
-            return ReaderActor.start(name, spec.slots, self._crashed, self._route, spec.clock)
+            return ReaderActor.start(str(name), spec.slots, self._crashed, self._route, spec.clock)
 
-        return self._register(name, factory, Code.READER_FAILED, self._owner_of_reader(spec.name))
+        owner = self.devices.owner_of_reader(spec.name)
+        return self.registry.register(name, factory, Code.READER_FAILED, owner)
 
-    def _start_sam(self, name: str, sam_type: SamType, reader: str, slot: str) -> ActorHandle:
-        reader_handle = self.handle(f"reader:{reader}")
-        self._sam_slots[(reader_handle.name, slot)] = name
-        cell = self._sam_cells.setdefault(name, SamCell())
+    def _start_sam(self, name: ActorName, sam_type: SamType, reader: str, slot: str) -> ActorHandle:
+        reader_handle = self.registry.handle(ActorName(Kind.READER, reader))
+        with self._lock:
+            self._sam_slots[(reader_handle.name, slot)] = name
+        cell = self.devices.sam_cells.setdefault(name, SamCell())
 
         def publish(kind: SamType, status: SamStatus) -> None:
             self._sam_changed(name, kind, status)
 
         def factory() -> pykka.ActorRef[Any]:
             return SamActor.start(
-                name, sam_type, reader_handle, slot, self._dc, self._crashed, publish, cell
+                str(name), sam_type, reader_handle, slot, self._dc, self._crashed, publish, cell
             )
 
-        return self._register(name, factory, Code.SAM_MODE1_FAILED, None)
+        return self.registry.register(name, factory, Code.SAM_MODE1_FAILED, None)
+
+    def _start_cloud_sam(self, spec: ReaderSpec) -> ActorHandle:
+        """A cloud SAM's actors, when a station first connects it."""
+        assert spec.sam_slot is not None
+        self._start_reader(spec)
+        sam_id = spec.name.removeprefix("cloud SAM ")
+        return self._start_sam(ActorName(Kind.SAM, sam_id), SamType.CLOUD, spec.name, spec.sam_slot)
 
     def _start_station(self, config: StationConfig) -> None:
         station = config.name
         self.board.get(station)
-        hca = self._register(
-            f"hca:{station}",
-            lambda: HcaActor.start(f"hca:{station}", station, self.board, self._dc, self._crashed),
+        hca_name, hc_name = ActorName(Kind.HCA, station), ActorName(Kind.HC, station)
+        hca = self.registry.register(
+            hca_name,
+            lambda: HcaActor.start(str(hca_name), station, self.board, self._dc, self._crashed),
             Code.HPC_MODE1_FAILED,
             station,
         )
-        hc = self._register(
-            f"hc:{station}",
-            lambda: HcActor.start(f"hc:{station}", station, self.board, self._dc, self._crashed),
+        hc = self.registry.register(
+            hc_name,
+            lambda: HcActor.start(str(hc_name), station, self.board, self._dc, self._crashed),
             Code.HC_MODE1_FAILED,
             station,
         )
         remember = self._settings.remember_device if station == LOCAL else (lambda _n: None)
+        name = ActorName(Kind.STATION, station)
 
         def factory() -> pykka.ActorRef[Any]:
             return StationActor.start(
-                f"station:{station}",
+                str(name),
                 station,
                 self.board,
-                self,
+                self.devices,
                 hca,
                 hc,
                 self._dc,
@@ -348,66 +228,7 @@ class Supervisor:
                 remember,
             )
 
-        self._register(f"station:{station}", factory, Code.PCSC_OTHER, station, restart_code)
-
-    def _cloud_sam(self, sam_id: str) -> ActorHandle:
-        name = f"sam:{sam_id}"
-        with self._lock:
-            if name in self._handles:
-                return self._handles[name]
-            if self._hardware.cloud_sam_slot is None:
-                raise KeyError(sam_id)
-            slot = self._hardware.cloud_sam_slot(sam_id)
-            spec = ReaderSpec(f"cloud SAM {sam_id}", {slot.name: slot}, sam_slot=slot.name)
-            self._readers[spec.name] = spec
-            self._start_reader(spec)
-            return self._start_sam(name, SamType.CLOUD, spec.name, slot.name)
-
-    def _cloud_binding(self, config: StationConfig, sam_id: str) -> Binding:
-        if sam_id not in self._hardware.cloud_sam_ids():
-            raise KeyError(sam_id)
-        sam = self._cloud_sam(sam_id)
-        hc_reader = config.hc_reader or (
-            self._settings.default_reader() if config.name == LOCAL else None
-        )
-        hca_reader = config.hca_reader or hc_reader
-        return Binding(
-            device_name=sam_id,
-            reader_name=hc_reader,
-            sam=sam,
-            sam_cell=self._sam_cells[sam.name],
-            sam_type=SamType.CLOUD,
-            hc_sources=self._pcsc_sources(hc_reader),
-            hca_sources=self._pcsc_sources(hca_reader),
-            clock=None,
-        )
-
-    def _pcsc_sources(self, reader: str | None) -> tuple[Source, ...]:
-        spec = self._readers.get(reader) if reader else None
-        if spec is None:
-            return ()
-        handle = self.handle(f"reader:{spec.name}")
-        return tuple(Source(handle, slot) for slot in spec.slots)
-
-    def _serial_binding(self, name: str) -> Binding:
-        spec = self._readers[name]
-        reader = self.handle(f"reader:{name}")
-        return Binding(
-            device_name=name,
-            reader_name=name,
-            sam=self.handle(f"sam:{name}"),
-            sam_cell=self._sam_cells[f"sam:{name}"],
-            sam_type=SamType.PHYSICAL,
-            hc_sources=(Source(reader, spec.hc_slot or ""),),
-            hca_sources=(Source(reader, spec.hpc_slot or ""),),
-            clock=reader,
-        )
-
-    def _owner_of_reader(self, reader: str) -> str | None:
-        for station in self._stations.values():
-            if reader in station.readers():
-                return station.name
-        return None
+        self.registry.register(name, factory, Code.PCSC_OTHER, station, restart_code)
 
     # --- events ---------------------------------------------------------------------
 
@@ -428,82 +249,42 @@ class Supervisor:
         )
         with self._lock:
             sam_name = self._sam_slots.get((seen.reader, seen.slot))
-            sam = self._handles.get(sam_name) if sam_name else None
-            holders = [
-                (f"hca:{station}", f"hc:{station}")
-                for station, binding in self._bindings.items()
-                if _watches(binding, seen)
-            ]
+        sam = self.registry.find(sam_name) if sam_name else None
         if sam is not None:
             sam.tell(SamCardSeen(seen=seen))
-        for names in holders:
-            for holder in names:
-                self.handle(holder).tell(Seen(seen=seen))
+        for station in self.devices.watching(seen):
+            for kind in (Kind.HCA, Kind.HC):
+                self.registry.handle(ActorName(kind, station)).tell(Seen(seen=seen))
 
-    def _sam_changed(self, sam_name: str, sam_type: SamType, status: SamStatus) -> None:
-        with self._lock:
-            stations = [s for s, b in self._bindings.items() if b.sam.name == sam_name]
-        for station in stations:
+    def _sam_changed(self, sam: ActorName, sam_type: SamType, status: SamStatus) -> None:
+        for station in self.devices.using_sam(sam):
             self.board.update(station, sam_type=sam_type, sam_status=status)
 
     def _slot_changed(self, event: SlotEvent) -> None:
-        reader = self._slot_readers.get(event.slot)
+        with self._lock:
+            reader = self._slot_readers.get(event.slot)
         if reader is not None:
-            self.handle(reader).tell(SlotChanged(event=event))
+            self.registry.handle(reader).tell(SlotChanged(event=event))
 
-    # --- monitors ------------------------------------------------------------------------
-
-    def _start_monitor(self, spec: MonitorSpec) -> bool:
-        try:
-            self._monitors[spec.name] = spec.start(
-                self._slot_changed, lambda exc: self._monitor_failed(spec, exc)
-            )
-        except Exception as exc:  # e.g. a serial port still gone: try again later
-            self._monitor_failed(spec, exc)
-            return False
-        return True
-
-    def _monitor_failed(self, spec: MonitorSpec, exc: BaseException) -> None:
-        if self._stopping:
-            return
-        delay = self._backoff(f"monitor:{spec.name}")
-        with self._lock:
-            first = spec.name not in self._monitors_down
-            self._monitors_down.add(spec.name)
-        # A device that stays missing is retried every few seconds: one line when it goes.
-        if first:
-            log.warning("monitor.down", monitor=spec.name, error=str(exc), retry_in=delay)
-        else:
-            log.debug("monitor.still_down", monitor=spec.name, error=str(exc), retry_in=delay)
-        timer = threading.Timer(delay, self._restart_monitor, (spec,))
-        timer.daemon = True
-        timer.start()
-
-    def _restart_monitor(self, spec: MonitorSpec) -> None:
-        if self._stopping or not self._start_monitor(spec):
-            return
-        for name in [n for n in self._order if n.startswith("reader:")]:
-            self.handle(name).tell(Rescan())  # what changed while no one watched
-        with self._lock:
-            was_down = spec.name in self._monitors_down
-            self._monitors_down.discard(spec.name)
-        if was_down:
-            log.info("monitor.up", monitor=spec.name)
-        self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{spec.name}"}))
+    def _monitor_back(self, monitor: str) -> None:
+        """A monitor runs again: the readers compare their slots with what they believed."""
+        for name in self.registry.names(Kind.READER):
+            self.registry.handle(name).tell(Rescan())
+        self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{monitor}"}))
 
     # --- crashes and restarts -------------------------------------------------------------
 
-    def _crashed(self, name: str, exc: BaseException) -> None:
+    def _crashed(self, text: str, exc: BaseException) -> None:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""
         if self._stopping:
             return
+        name = ActorName.parse(text)
         self._remember_device(name)
-        delay = self._backoff(name)
-        count = len(self._crashes[name])
-        station = self._owners.get(name)
-        if count > self.policy.max_restarts:
+        delay, count = self._backoff.failed(text)
+        station = self.registry.owner(name)
+        if self._backoff.too_many(count):
             reason = f"{name} restarted {count} times in {self.policy.window:.0f} s"
-            log.error("supervisor.degraded", station=station, actor=name, restarts=count)
+            log.error("supervisor.degraded", station=station, actor=text, restarts=count)
             for affected in [station] if station else self.board.stations():
                 self.board.update(affected, degraded=reason)
                 self.board.publish(BoardEvent("degraded", affected, {"reason": reason}))
@@ -511,61 +292,35 @@ class Supervisor:
         timer.daemon = True
         timer.start()
 
-    def _backoff(self, name: str) -> float:
-        """Count a failure of ``name``; the delay before its restart doubles with each one."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._crashes[name]
-            times.append(now)
-            while times and times[0] < now - self.policy.window:
-                times.popleft()
-            count = len(times)
-        return float(min(self.policy.backoff_initial * 2 ** (count - 1), self.policy.backoff_max))
-
-    def _replace(self, name: str, reason: str) -> None:
+    def _replace(self, name: ActorName, reason: str) -> None:
         if self._stopping:
             return
-        handle = self.handle(name)
-        old = handle.ref
-        if old.is_alive():
-            old.stop(block=True, timeout=5)
-        handle.replace(self._factories[name]())
-        log.info("supervisor.restarted", actor=name, reason=reason, restarts=handle.restarts)
-        station = self._owners.get(name)
+        handle = self.registry.renew(name)
+        log.info("supervisor.restarted", actor=str(name), reason=reason, restarts=handle.restarts)
+        station = self.registry.owner(name)
         self.board.publish(
-            BoardEvent("restart", station, {"actor": name, "restarts": handle.restarts})
+            BoardEvent("restart", station, {"actor": str(name), "restarts": handle.restarts})
         )
         self._rebind(name)
 
-    def _remember_device(self, name: str) -> None:
+    def _remember_device(self, name: ActorName) -> None:
         """Before a station actor goes: which device it had, to connect it again."""
-        kind, _, station = name.partition(":")
-        with self._lock:
-            binding = self._bindings.get(station)
-            if kind == "station" and binding is not None:
-                self._reconnect[station] = binding.device_name
+        if name.kind is not Kind.STATION:
+            return
+        binding = self.devices.binding(name.of)
+        if binding is not None:
+            with self._lock:
+                self._reconnect[name.of] = binding.device_name
 
-    def _rebind(self, name: str) -> None:
+    def _rebind(self, name: ActorName) -> None:
         """A restarted card actor watches its station's slots again; a station reconnects."""
-        kind, _, station = name.partition(":")
         with self._lock:
-            device = self._reconnect.pop(station, None) if kind == "station" else None
-            binding = self._bindings.get(station)
+            device = self._reconnect.pop(name.of, None) if name.kind is Kind.STATION else None
         if device is not None:
-            self.handle(name).tell(Reconnect(device=device))
+            self.registry.handle(name).tell(Reconnect(device=device))
             return
-        if binding is None or kind not in ("hc", "hca"):
+        binding = self.devices.binding(name.of)
+        if binding is None or name.kind not in (Kind.HC, Kind.HCA):
             return
-        sources = binding.hc_sources if kind == "hc" else binding.hca_sources
-        self.handle(name).tell(Bind(sources=sources))
-
-
-def _is_pcsc(spec: ReaderSpec) -> bool:
-    return spec.clock is None and spec.sam_slot is None and len(spec.slots) == 1
-
-
-def _watches(binding: Binding, seen: CardSeen) -> bool:
-    return any(
-        s.reader.name == seen.reader and s.slot == seen.slot
-        for s in (*binding.hc_sources, *binding.hca_sources)
-    )
+        sources = binding.hc_sources if name.kind is Kind.HC else binding.hca_sources
+        self.registry.handle(name).tell(Bind(sources=sources))

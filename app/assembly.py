@@ -12,7 +12,8 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, ReaderSpec, Supervisor
+from actors.hardware import BrokerSettings, Hardware, MonitorSpec, ReaderSpec
+from actors.supervisor import Supervisor
 from broker.cards.sam_applet import SamApplet
 from broker.cloud_sam import CloudSamFile
 from broker.config import CONFIGURATION, BrokerConfig, ConfigError, SerialConfig

@@ -19,7 +19,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from actors.base import ActorUnavailableError
-from actors.supervisor import BrokerSettings, Hardware, MonitorSpec, Supervisor
+from actors.hardware import BrokerSettings, Hardware, MonitorSpec
+from actors.supervisor import Supervisor
 from app.assembly import RunningBroker
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu

@@ -97,7 +97,7 @@ def test_a_dead_serial_monitor_is_restarted_and_events_flow_again(
     )
     local(Function.INITIAL, name="COM1")
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.PRESENT)
-    reader = next(spec.clock for spec in broker.supervisor._readers.values() if spec.name == "COM1")
+    reader = broker.serial_readers["COM1"]
     reader.close()  # the monitor's next STATUS fails: it dies, visibly
     kit.serial["COM1"].remove(Slot.HC)
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.NONE)
