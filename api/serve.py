@@ -1,15 +1,19 @@
 """Serving the Web API: the broker, the app, HTTPS on the configured address, a clean stop.
 
 ``start(config)`` is what tests use; ``serve(config)`` is ``nhi-broker serve``:
-it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then stops
-the server before the broker.
+it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then drains
+the server (requests in flight finish) before stopping the broker.
+
+HTTPS is HAProxy in front of three waitress pools (web/https.py): function
+calls, which may wait on cards and the DC; quick answers (Status, Version,
+the console's files, the API description), which never do; and the event
+streams, each of which holds a thread for as long as it is open.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import signal
-import ssl
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -18,11 +22,16 @@ from pathlib import Path
 import structlog
 
 from api.app import create_app
+from api.console import CONSOLE_PATH
+from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
+from api.resources import events
 from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
 from broker.config import BrokerConfig
 from web.certificates import ensure_certificate
+from web.https import HttpsServer, PoolSpec
 from web.server import HttpServer
+from web.terminator import TerminatorError
 
 log = structlog.get_logger("api.serve")
 
@@ -45,13 +54,40 @@ def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
     return ensure_certificate(data_dir / "tls", CERTIFICATE_STEM)
 
 
-def tls_context(data_dir: Path) -> ssl.SSLContext:
-    """A server context with the broker's self-signed certificate; TLS 1.2 at least."""
-    cert, key = certificate_paths(data_dir)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
+CALL_THREADS = 16  # calls for several stations wait on cards and the DC side by side
+QUICK_THREADS = 4
+QUICK_PATHS = (
+    "/",
+    "/api/common/v1/Status",
+    "/api/common/v1/Version",
+    "/api/common/v1/Log",
+    "/metrics",
+    OPENAPI_PATH,
+)
+QUICK_PREFIXES = (CONSOLE_PATH, f"{SWAGGER_PREFIX}/")
+EVENTS_PREFIXES = (events.PATH,)
+QUICK_TIMEOUT = 10.0  # seconds: these never wait on a card or the DC
+EVENTS_TIMEOUT = 10.0  # seconds without a byte from a stream (its keepalive comes each second)
+
+
+def drain_seconds(services: ApiServices) -> float:
+    """How long a stop waits for requests in flight: a call's whole deadline, and a margin."""
+    return services.call_timeout + 2.0
+
+
+def pools(call_deadline: float) -> tuple[PoolSpec, ...]:
+    """The waitress pools behind HAProxy; the first takes every path the others do not name."""
+    return (
+        PoolSpec("calls", CALL_THREADS, call_deadline),
+        PoolSpec("quick", QUICK_THREADS, QUICK_TIMEOUT, QUICK_PATHS, QUICK_PREFIXES),
+        # Two beyond the stream cap answer the 503 when all streams are taken.
+        PoolSpec("events", events.MAX_STREAMS + 2, EVENTS_TIMEOUT, prefixes=EVENTS_PREFIXES),
+    )
+
+
+def plain_threads() -> int:
+    """``--plain-http``: one waitress for all, as many threads as the pools together."""
+    return CALL_THREADS + QUICK_THREADS + events.MAX_STREAMS + 2
 
 
 def is_loopback_host(host: str) -> bool:
@@ -87,7 +123,8 @@ class RunningServer:
 
     url: str
     broker: RunningBroker
-    server: HttpServer
+    services: ApiServices
+    server: HttpsServer | HttpServer
     certificate: Path | None
     _stopped: bool = field(default=False, repr=False)
 
@@ -97,12 +134,15 @@ class RunningServer:
         return f"{self.url}/console"
 
     def stop(self) -> None:
-        """Stop listening, then stop the broker; idempotent."""
+        """Stop listening, let requests in flight finish, then stop the broker; idempotent."""
         if self._stopped:
             return
         self._stopped = True
         try:
-            self.server.stop()
+            streams = self.services.extras.get(events.STREAMS_KEY)
+            if isinstance(streams, events.StreamSlots):
+                streams.close_all()  # an open console must not hold the drain to its end
+            self.server.stop(drain_seconds(self.services))
         finally:
             self.broker.close()
 
@@ -117,14 +157,14 @@ def start(config: BrokerConfig) -> RunningServer:
     # Reader threads wake after every APDU and wait for the GIL behind whatever runs;
     # a 1 ms switch interval (default 5 ms) lets them take it sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    context, certificate = None, None
-    if config.tls:
-        context = tls_context(config.data_dir)
-        certificate = certificate_paths(config.data_dir)[0]
+    tls = certificate_paths(config.data_dir) if config.tls else None
     broker = assemble(config)
+    services = ApiServices(broker)
     try:
-        server = HttpServer(create_app(ApiServices(broker)), config.host, config.port, tls=context)
-        server.start()
+        server = http_server(config, services, tls)
+    except TerminatorError:
+        broker.close()
+        raise
     except OSError as exc:
         broker.close()
         raise ListenError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
@@ -133,7 +173,30 @@ def start(config: BrokerConfig) -> RunningServer:
         raise
     # The certificate names localhost, as does the manual (https://localhost:5066).
     url = server.url.replace("://127.0.0.1:", "://localhost:", 1)
-    return RunningServer(url, broker, server, certificate)
+    return RunningServer(url, broker, services, server, tls[0] if tls else None)
+
+
+def http_server(
+    config: BrokerConfig, services: ApiServices, tls: tuple[Path, Path] | None
+) -> HttpsServer | HttpServer:
+    """The started server: HTTPS through HAProxy, or plain waitress on loopback."""
+    app = create_app(services)
+    server: HttpsServer | HttpServer
+    if tls is None:
+        server = HttpServer(app, config.host, config.port, threads=plain_threads())
+    else:
+        cert, key = tls
+        server = HttpsServer(
+            app,
+            config.host,
+            config.port,
+            cert=cert,
+            key=key,
+            run_dir=config.data_dir / "serve",
+            pools=pools(drain_seconds(services)),
+        )
+    server.start()
+    return server
 
 
 def serve(config: BrokerConfig) -> int:

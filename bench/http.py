@@ -50,7 +50,7 @@ import falcon
 from smartcard.scard import SCARD_LEAVE_CARD
 from smartcard.System import readers
 
-from api.serve import RunningServer, start, tls_context
+from api.serve import RunningServer, certificate_paths, pools, start
 from broker import config
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu
@@ -60,7 +60,7 @@ from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_p
 from broker.emulators.vpcd import VpcdBridge
 from broker.state import HcStatus
 from broker.transport.pcsc import PcscSlot
-from web.server import HttpServer
+from web.https import HttpsServer
 
 READER = VPCD_READERS[0]
 PATIENT = "900000000711"  # 吳佳蓉
@@ -241,12 +241,15 @@ class FixedStatus:
 def bare_app(data_dir: Path) -> Iterator[str]:
     app = falcon.App()
     app.add_route(STATUS, FixedStatus())
-    server = HttpServer(app, "127.0.0.1", 0, tls=tls_context(data_dir))
+    cert, key = certificate_paths(data_dir)
+    server = HttpsServer(
+        app, "127.0.0.1", 0, cert=cert, key=key, run_dir=data_dir / "serve", pools=pools(30.0)
+    )
     server.start()
     try:
         yield server.url
     finally:
-        server.stop()
+        server.stop(1.0)
 
 
 def load(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:

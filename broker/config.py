@@ -89,6 +89,7 @@ class BrokerConfig:
     host: str = "127.0.0.1"
     port: int = 5066
     tls: bool = True
+    names: tuple[str, ...] = ()  # the host's names and addresses LAN stations call it by
     data_dir: Path = field(default_factory=default_data_dir)
     admin_token_sha256: str | None = None
     pcsc: bool = False
@@ -131,6 +132,7 @@ def parse(raw: dict[str, Any]) -> BrokerConfig:
         host=str(server.get("host", "127.0.0.1")),
         port=int(server.get("port", 5066)),
         tls=bool(server.get("tls", True)),
+        names=tuple(str(name) for name in server.get("names", ())),
         data_dir=Path(server["data_dir"]).expanduser()
         if "data_dir" in server
         else default_data_dir(),

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools swig socat
           python3 python3-venv python3-dev gcc chromium fonts-noto-cjk
-          libnss3-tools
+          libnss3-tools haproxy
           )
 missing=()
 for p in "${packages[@]}"; do

@@ -29,7 +29,7 @@ def tokened(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
         for s in base.stations
     )
     broker = assemble(dataclasses.replace(base, data_dir=tmp_path, stations=stations))
-    yield falcon.testing.TestClient(create_app(ApiServices(broker)))
+    yield falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
     broker.close()
     pykka.ActorRegistry.stop_all()
 

@@ -299,7 +299,9 @@ def test_a_body_over_64_kib_is_413(server: RunningServer) -> None:
 
 
 def test_a_caller_off_this_machine_without_a_token_is_401(server: RunningServer) -> None:
-    client = falcon.testing.TestClient(create_app(ApiServices(server.broker)))
+    client = falcon.testing.TestClient(
+        create_app(ApiServices(server.broker)), headers={"Host": "localhost"}
+    )
     answer = client.simulate_get("/api/common/v1/Status", json={}, remote_addr="192.0.2.7")
     assert answer.status_code == 401
 
