@@ -26,7 +26,7 @@ from actors.holder import Bind, Seen, Source
 from actors.messages import Context
 from actors.reader import CardSeen, ReaderActor, ReaderClock, Rescan, SlotChanged
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Binding, Call, Reconnect, StationActor, direct
+from actors.station import AT_ONCE, Binding, Call, Reconnect, StationActor, direct
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
@@ -164,6 +164,9 @@ class Supervisor:
     ) -> dict[str, Any]:
         """Run one function for a station, within ``timeout`` seconds."""
         handle = self.handle(f"station:{station}")
+        at_once = AT_ONCE.get(function)
+        if at_once is not None:
+            return at_once()
         message = Call(function=function, args=args, context=context).within(timeout)
         shortcut = direct(message, self.board.get(station)) if handle.is_alive() else None
         if shortcut is not None:
