@@ -67,7 +67,7 @@ QUICK_PATHS = (
 QUICK_PREFIXES = (CONSOLE_PATH, f"{SWAGGER_PREFIX}/")
 EVENTS_PREFIXES = (events.PATH,)
 QUICK_TIMEOUT = 10.0  # seconds: these never wait on a card or the DC
-EVENTS_TIMEOUT = 10.0  # seconds without a byte from a stream (its keepalive comes each second)
+EVENTS_TIMEOUT = 10.0  # seconds without a byte from a stream (a keepalive comes every half second)
 
 
 def drain_seconds(services: ApiServices) -> float:

@@ -100,6 +100,8 @@ class HttpsServer:
         self._run_dir = run_dir
         self._sockets = socket_dir(run_dir)
         self._listener = listen(host, port)
+        bound = self._listener.getsockname()
+        self.address: Address = (str(bound[0]), int(bound[1]))
         limits = limits or Limits(maxconn=maxconn_for(open_files_limit()))
         wired = tuple(
             Pool(
@@ -118,12 +120,7 @@ class HttpsServer:
         config.write_text(render(self._listener.fileno(), pem, limits, wired) + "\n")
         self.terminator = Terminator(config, self._listener)
         self.limits = limits
-
-    @property
-    def address(self) -> Address:
-        """Where clients connect."""
-        host, port = self._listener.getsockname()[:2]
-        return str(host), int(port)
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -143,7 +140,10 @@ class HttpsServer:
             raise
 
     def stop(self, drain: float) -> None:
-        """No new connections; requests in flight finish (up to ``drain`` s); all stopped."""
+        """No new connections; requests in flight finish (up to ``drain`` s); all stopped; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.terminator.stop(drain)
         self._close(1.0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -77,6 +78,7 @@ class HttpServer:
         self.unix_socket = unix_socket
         self._waitress = _waitress(app, host, port, unix_socket, threads)
         self._thread = threading.Thread(target=self._waitress.run, name=name, daemon=True)
+        self._stopped = False
 
     @property
     def address(self) -> Address:
@@ -96,16 +98,25 @@ class HttpServer:
         self._thread.start()
 
     def stop(self, drain: float = 5.0) -> None:
-        """Stop listening, let running requests finish (up to ``drain`` s), end the loop."""
+        """Stop listening, let running requests finish (up to ``drain`` s), end the loop; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         server = self._waitress
-        server.trigger.pull_trigger(lambda: setattr(server, "accepting", False))
+        _in_loop(server, lambda: setattr(server, "accepting", False))
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=drain)
         # Close every dispatcher from inside waitress's own loop: its map then
         # empties and run() returns.
-        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+        _in_loop(server, lambda: [d.close() for d in list(server._map.values())])
         self._thread.join(10.0)
         if self.unix_socket is not None:
             self.unix_socket.unlink(missing_ok=True)
+
+
+def _in_loop(server: Any, thunk: Callable[[], object]) -> None:
+    """Run ``thunk`` in waitress's loop; nothing to do if the loop has closed already."""
+    with contextlib.suppress(OSError):  # its trigger is closed: so is everything else
+        server.trigger.pull_trigger(thunk)
 
 
 def _waitress(app: WsgiApp, host: str, port: int, unix_socket: Path | None, threads: int) -> Any:

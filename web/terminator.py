@@ -79,6 +79,7 @@ class Terminator:
         ]
         self._fds = (listener.fileno(),)
         self._stopping = threading.Event()
+        self.draining = threading.Event()  # set once HAProxy was told to stop
         self._changed = threading.Condition()
         self._process: subprocess.Popen[str] | None = None
         self._watcher: threading.Thread | None = None
@@ -122,6 +123,8 @@ class Terminator:
             process = self._process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGUSR1)
+            self.draining.set()
+            log.info("tls.draining", pid=process.pid, drain=drain)
             try:
                 process.wait(drain + 2.0)  # hard-stop-after ends it at ``drain``
             except subprocess.TimeoutExpired:

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import tomllib
 import urllib.parse
 from collections.abc import Iterator
@@ -116,6 +117,56 @@ def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: 
     remaining, _ = served.process.communicate(timeout=30)
     assert served.process.returncode == 0, remaining
     assert '"broker.stopped"' in remaining
+
+
+def https(url: str) -> http.client.HTTPSConnection:
+    parsed = urllib.parse.urlsplit(url)
+    context = ssl.create_default_context(cafile=None)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=context, timeout=60
+    )
+
+
+def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    connection = https(url)
+    try:
+        connection.request(method, path, body=json.dumps(body or {}).encode())
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def station_inbox(url: str) -> int:
+    """Messages waiting in the ``local`` station's inbox, from the metrics."""
+    _status, raw = call(url, "GET", "/metrics")
+    wanted = 'nhi_broker_actor_inbox_depth{actor="station:local"} '
+    [line] = [line for line in raw.decode().splitlines() if line.startswith(wanted)]
+    return int(float(line.split()[-1]))
+
+
+def test_sigterm_lets_the_calls_in_flight_finish_before_the_process_exits(served: Served) -> None:
+    assert call(served.url, "POST", "/api/common/v1/Initial", {"name": "901000000047"})[0] == 200
+    call(served.url, "POST", "/api/sim/v1/Dc/Fault", {"latencyMs": 1500})
+    answers: list[tuple[int, bytes]] = []
+    callers = [
+        threading.Thread(
+            target=lambda: answers.append(call(served.url, "GET", "/api/common/v1/ReaderTime"))
+        )
+        for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    while station_inbox(served.url) < 1:  # one call at the DC, the other queued behind it
+        assert all(caller.is_alive() for caller in callers)
+    served.process.send_signal(signal.SIGTERM)
+    for caller in callers:
+        caller.join(60)
+    assert [(status, json.loads(raw)["statusCode"]) for status, raw in answers] == [(200, 0)] * 2
+    remaining, _ = served.process.communicate(timeout=60)
+    assert served.process.returncode == 0, remaining
+    assert '"tls.draining"' in remaining
 
 
 def test_cert_export_writes_the_certificate_the_running_server_presents(
