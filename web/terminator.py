@@ -26,7 +26,7 @@ log = structlog.get_logger("web.terminator")
 SEARCH = ("/usr/sbin", "/usr/local/sbin")  # Debian puts haproxy outside a user's PATH
 FIRST_BACKOFF, MAX_BACKOFF = 0.1, 5.0  # seconds before a restart, doubling
 STEADY = 10.0  # seconds up after which a death counts as a first one again
-ROUTINE = "stopped (cumulated conns"  # a warning at every stop, though nothing is wrong
+ROUTINE = "stopped (cumulated conns"  # a warning per proxy at every stop: nothing is wrong
 LEVELS = {"ALERT": "error", "WARNING": "warning", "NOTICE": "info"}
 
 
@@ -55,7 +55,7 @@ def route_line(stream: str, line: str) -> None:
             getattr(log, level)("tls.request", **fields)
         return
     word = line[1:].split("]", 1)[0].strip() if line.startswith("[") else ""
-    level = "info" if ROUTINE in line else LEVELS.get(word, "info")
+    level = "debug" if ROUTINE in line else LEVELS.get(word, "info")
     getattr(log, level)("tls.message", text=line)
 
 

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -36,6 +37,7 @@ class Served:
     process: subprocess.Popen[str]
     ready: dict[str, Any]
     data_dir: Path
+    haproxy: list[int]  # the pids its log announced
 
     @property
     def url(self) -> str:
@@ -70,6 +72,10 @@ def read_until(process: subprocess.Popen[str], wanted: str) -> list[str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """``nhi-broker serve --profile sim --port 0`` with a fresh data dir, until it is ready."""
+    yield from serving(tmp_path)
+
+
+def serving(tmp_path: Path) -> Iterator[Served]:
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
         [NHI_BROKER, "serve", "--profile", "sim", "--port", "0", "--data-dir", str(data_dir)],
@@ -79,7 +85,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     )
     try:
         lines = read_until(process, '"broker.ready"')
-        yield Served(process, as_json(lines[-1]), data_dir)
+        started = [as_json(line) for line in lines if '"tls.started"' in line]
+        yield Served(process, as_json(lines[-1]), data_dir, [int(e["pid"]) for e in started])
     finally:
         if process.poll() is None:
             process.kill()
@@ -167,6 +174,17 @@ def test_sigterm_lets_the_calls_in_flight_finish_before_the_process_exits(served
     remaining, _ = served.process.communicate(timeout=60)
     assert served.process.returncode == 0, remaining
     assert '"tls.draining"' in remaining
+
+
+def test_haproxy_does_not_outlive_a_killed_broker(served: Served) -> None:
+    [haproxy] = served.haproxy
+    watch = os.pidfd_open(haproxy)  # readable once that process has ended
+    try:
+        served.process.kill()
+        readable, _, _ = select.select([watch], [], [], 30)
+    finally:
+        os.close(watch)
+    assert readable, "HAProxy kept running after the broker was killed"
 
 
 def test_cert_export_writes_the_certificate_the_running_server_presents(

@@ -142,14 +142,28 @@ def test_slow_and_silent_clients_do_not_keep_a_new_connection_waiting(
     crawling = [tls_socket(server.address, cert) for _ in range(100)]
     for conn in crawling:  # a header block that is never finished
         conn.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nX-Slow: a")
-    silent = [socket.create_connection(server.address, timeout=WAIT) for _ in range(100)]
+    mute = [tls_socket(server.address, cert) for _ in range(50)]  # TLS done, then nothing
+    silent = [socket.create_connection(server.address, timeout=WAIT) for _ in range(50)]
     try:
         # Well before HAProxy's 10 s header timeout would free anything.
         assert get(server.address, cert, "/whoami")[0] == 200
         assert get(server.address, cert, "/whoami")[0] == 200
     finally:
-        for sock in [*crawling, *silent]:
+        for sock in [*crawling, *mute, *silent]:
             sock.close()
+
+
+def test_a_flood_past_the_connection_limit_leaves_the_port_answering_once_it_ends(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=16))
+    try:
+        flood = [socket.create_connection(server.address, timeout=WAIT) for _ in range(64)]
+        for sock in flood:
+            sock.close()
+        assert get(server.address, cert, "/whoami")[0] == 200
+    finally:
+        server.stop(1.0)
 
 
 def test_a_slow_call_leaves_the_quick_pool_free(
