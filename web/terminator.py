@@ -68,15 +68,10 @@ class Terminator:
     """One HAProxy process serving ``config`` on the inherited ``listener``."""
 
     def __init__(self, config: Path, listener: socket.socket) -> None:
-        self._command = [
-            "setpriv",
-            "--pdeathsig",
-            "KILL",  # it must not outlive the broker, holding the port
-            haproxy_executable(),
-            "-db",  # in the foreground, as our child
-            "-f",
-            str(config),
-        ]
+        self._haproxy = [haproxy_executable(), "-f", str(config)]
+        # In the foreground, as our child; killed with its parent thread (our watcher,
+        # which lives as long as the broker), so it never outlives us holding the port.
+        self._command = ["setpriv", "--pdeathsig", "KILL", *self._haproxy, "-db"]
         self._fds = (listener.fileno(),)
         self._stopping = threading.Event()
         self.draining = threading.Event()  # set once HAProxy was told to stop
@@ -87,7 +82,7 @@ class Terminator:
 
     def check(self) -> None:
         """TerminatorError with HAProxy's own words if it refuses the configuration."""
-        command = [*self._command[3:], "-c", "-q"]
+        command = [*self._haproxy, "-c", "-q"]
         done = subprocess.run(  # noqa: S603 - a fixed argv, haproxy found on PATH
             command, pass_fds=self._fds, capture_output=True, text=True, timeout=30, check=False
         )
