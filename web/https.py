@@ -11,6 +11,7 @@ import contextlib
 import resource
 import shutil
 import socket
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from web.haproxy import Limits, Pool, render
 from web.server import Address, HttpServer, WsgiApp
 from web.terminator import Terminator
 
+READY_TIMEOUT = 10.0  # seconds for HAProxy's first TLS handshake
+WILDCARD_PROBES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - where to reach a wildcard
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 MAXCONN_CAP = 4096
 FDS_RESERVED = 64  # HAProxy's own: listener, pipes, logs, the pools' sockets
@@ -62,6 +65,23 @@ def listen(host: str, port: int) -> socket.socket:
     )
     listener.set_inheritable(True)
     return listener
+
+
+def wait_until_serving(address: Address, timeout: float) -> None:
+    """Return once a TLS handshake on ``address`` succeeds: HAProxy is up (signals included).
+
+    Until then connections wait in the backlog, and a stop signal would find
+    HAProxy without its handlers (a soft stop would kill it).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    host = WILDCARD_PROBES.get(address[0], address[0])
+    with (
+        socket.create_connection((host, address[1]), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname="localhost"),
+    ):
+        return
 
 
 def socket_dir(run_dir: Path) -> Path:
@@ -117,7 +137,7 @@ class HttpsServer:
         ]
         pem = write_pem(run_dir / "tls.pem", cert, key)
         config = run_dir / "haproxy.cfg"
-        config.write_text(render(self._listener.fileno(), pem, limits, wired) + "\n")
+        write_atomic(config, (render(self._listener.fileno(), pem, limits, wired) + "\n").encode())
         self.terminator = Terminator(config, self._listener)
         self.limits = limits
         self._stopped = False
@@ -135,7 +155,9 @@ class HttpsServer:
             server.start()
         try:
             self.terminator.start()
+            wait_until_serving(self.address, READY_TIMEOUT)
         except BaseException:
+            self.terminator.stop(0.0)
             self._close(0.0)
             raise
 

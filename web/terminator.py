@@ -131,6 +131,9 @@ class Terminator:
         process = subprocess.Popen(  # noqa: S603 - a fixed argv, haproxy found on PATH
             self._command,
             pass_fds=self._fds,
+            # Its own session: a terminal's Ctrl-C (SIGINT to the whole foreground group)
+            # would stop HAProxy at once; the broker stops it softly instead.
+            start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

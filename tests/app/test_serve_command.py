@@ -82,6 +82,7 @@ def serving(tmp_path: Path) -> Iterator[Served]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a process group of its own, as a terminal gives it
     )
     try:
         lines = read_until(process, '"broker.ready"')
@@ -174,6 +175,14 @@ def test_sigterm_lets_the_calls_in_flight_finish_before_the_process_exits(served
     remaining, _ = served.process.communicate(timeout=60)
     assert served.process.returncode == 0, remaining
     assert '"tls.draining"' in remaining
+
+
+def test_ctrl_c_in_a_terminal_stops_haproxy_softly_through_the_broker(served: Served) -> None:
+    os.killpg(served.process.pid, signal.SIGINT)  # a terminal signals the whole group
+    remaining, _ = served.process.communicate(timeout=60)
+    assert served.process.returncode == 0, remaining
+    stopped = [as_json(line) for line in remaining.splitlines() if '"tls.stopped"' in line]
+    assert [event["code"] for event in stopped] == [0]  # soft-stopped, not killed by SIGINT
 
 
 def test_haproxy_does_not_outlive_a_killed_broker(served: Served) -> None:
