@@ -1,9 +1,10 @@
-"""A small threaded HTTPS server for the DC simulator (a test double, not the product).
+"""A small threaded HTTPS server for the kit's simulators (test doubles, not the product).
 
-The simulated DC needs what the real one has for the broker's client: TLS,
-a connection per call, and an outage that refuses connections (``pause``)
-then takes them again on the same port (``resume``). Python's own ``ssl``
-and ``wsgiref`` do that; the broker's API is served by HAProxy and waitress.
+A simulated data centre or cloud needs what the real one has for the
+broker's client: TLS, a connection per call, and an outage that refuses
+connections (``pause``) then takes them again on the same port
+(``resume``). Python's own ``ssl`` and ``wsgiref`` do that; the broker's
+API is served by HAProxy and waitress (web/https.py).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class _TlsWsgiServer(socketserver.ThreadingMixIn, WSGIServer):
             tls.close()
 
 
-class TlsServer:
+class SimpleHttpsServer:
     """``app`` over HTTPS on ``host:port`` (port 0 picks one), pausable."""
 
     def __init__(self, app: WsgiApp, host: str, port: int, context: ssl.SSLContext) -> None:
@@ -85,7 +86,7 @@ class TlsServer:
         if self._server is None:
             self._server = _TlsWsgiServer(self.address, self._app, self._context)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="dc-https", daemon=True
+            target=self._server.serve_forever, name="simple-https", daemon=True
         )
         self._thread.start()
 
