@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -75,10 +76,21 @@ def served(tmp_path: Path) -> Iterator[Served]:
     yield from serving(tmp_path)
 
 
-def serving(tmp_path: Path) -> Iterator[Served]:
+def serving(tmp_path: Path, files: int | None = None) -> Iterator[Served]:
     data_dir = tmp_path / "data"
+    limit = ["prlimit", f"--nofile={files}:{files}", "--"] if files else []  # soft and hard
     process = subprocess.Popen(
-        [NHI_BROKER, "serve", "--profile", "sim", "--port", "0", "--data-dir", str(data_dir)],
+        [
+            *limit,
+            NHI_BROKER,
+            "serve",
+            "--profile",
+            "sim",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -183,6 +195,27 @@ def test_ctrl_c_in_a_terminal_stops_haproxy_softly_through_the_broker(served: Se
     assert served.process.returncode == 0, remaining
     stopped = [as_json(line) for line in remaining.splitlines() if '"tls.stopped"' in line]
     assert [event["code"] for event in stopped] == [0]  # soft-stopped, not killed by SIGINT
+
+
+def test_after_a_flood_past_its_open_file_limit_the_broker_answers_again(tmp_path: Path) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,100 sockets here too
+    served = serving(tmp_path, files=1024)
+    broker = next(served)
+    try:
+        haproxy_cfg = (broker.data_dir / "serve" / "haproxy.cfg").read_text()
+        assert "    maxconn 480\n" in haproxy_cfg  # what 1,024 open files allow
+        port = urllib.parse.urlsplit(broker.url).port or 0
+        flood = [socket.socket() for _ in range(1100)]
+        for sock in flood:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        for sock in flood:
+            sock.close()
+        trusted = ssl.create_default_context(cafile=str(broker.data_dir / "tls" / "localhost.crt"))
+        assert get_status(broker.url, trusted)["statusCode"] == 0
+    finally:
+        served.close()
 
 
 def test_haproxy_does_not_outlive_a_killed_broker(served: Served) -> None:
