@@ -4,10 +4,7 @@
 it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then drains
 the server (requests in flight finish) before stopping the broker.
 
-HTTPS is HAProxy in front of three waitress pools (web/https.py): function
-calls, which may wait on cards and the DC; quick answers (Status, Version,
-the console's files, the API description), which never do; and the event
-streams, each of which holds a thread for as long as it is open.
+HTTPS is HAProxy in front of three waitress pools (web/https.py, api/pools.py).
 """
 
 from __future__ import annotations
@@ -22,14 +19,13 @@ from pathlib import Path
 import structlog
 
 from api.app import create_app
-from api.console import CONSOLE_PATH
-from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
+from api.pools import drain_seconds, plain_threads, pools
 from api.resources import events
 from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
 from broker.config import BrokerConfig
 from web.certificates import ensure_certificate
-from web.https import HttpsServer, PoolSpec
+from web.https import HttpsServer
 from web.server import HttpServer
 from web.terminator import TerminatorError
 
@@ -52,42 +48,6 @@ class ListenError(OSError):
 def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
     """The broker's TLS certificate and key (made on first use): ``<data_dir>/tls/``."""
     return ensure_certificate(data_dir / "tls", CERTIFICATE_STEM)
-
-
-CALL_THREADS = 16  # calls for several stations wait on cards and the DC side by side
-QUICK_THREADS = 4
-QUICK_PATHS = (
-    "/",
-    "/api/common/v1/Status",
-    "/api/common/v1/Version",
-    "/api/common/v1/Log",
-    "/metrics",
-    OPENAPI_PATH,
-)
-QUICK_PREFIXES = (CONSOLE_PATH, f"{SWAGGER_PREFIX}/")
-EVENTS_PREFIXES = (events.PATH,)
-QUICK_TIMEOUT = 10.0  # seconds: these never wait on a card or the DC
-EVENTS_TIMEOUT = 10.0  # seconds without a byte from a stream (a keepalive comes every half second)
-
-
-def drain_seconds(services: ApiServices) -> float:
-    """How long a stop waits for requests in flight: a call's whole deadline, and a margin."""
-    return services.call_timeout + 2.0
-
-
-def pools(call_deadline: float) -> tuple[PoolSpec, ...]:
-    """The waitress pools behind HAProxy; the first takes every path the others do not name."""
-    return (
-        PoolSpec("calls", CALL_THREADS, call_deadline),
-        PoolSpec("quick", QUICK_THREADS, QUICK_TIMEOUT, QUICK_PATHS, QUICK_PREFIXES),
-        # Two beyond the stream cap answer the 503 when all streams are taken.
-        PoolSpec("events", events.MAX_STREAMS + 2, EVENTS_TIMEOUT, prefixes=EVENTS_PREFIXES),
-    )
-
-
-def plain_threads() -> int:
-    """``--plain-http``: one waitress for all, as many threads as the pools together."""
-    return CALL_THREADS + QUICK_THREADS + events.MAX_STREAMS + 2
 
 
 def is_loopback_host(host: str) -> bool:

@@ -56,7 +56,8 @@ import falcon
 from smartcard.scard import SCARD_LEAVE_CARD
 from smartcard.System import readers
 
-from api.serve import RunningServer, certificate_paths, plain_threads, pools, start
+from api.pools import plain_threads, pools
+from api.serve import RunningServer, certificate_paths, start
 from broker import config
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu

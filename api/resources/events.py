@@ -6,7 +6,7 @@ its state changes, cards in its readers, restarts, degradation. A comment
 every ``keepalive`` seconds (half a second) keeps proxies from closing it and lets the
 server notice a client that has gone within two seconds.
 
-Each open stream holds a thread of the events pool (api/serve.py), which
+Each open stream holds a thread of the events pool (api/pools.py), which
 serves nothing else, so their number is capped at that pool's size (503
 beyond the cap); a stop ends every stream at its next keepalive.
 """

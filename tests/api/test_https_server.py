@@ -67,6 +67,10 @@ class HisClient:
         assert isinstance(answer["statusCode"], int)
         return answer
 
+    def open_stream(self, path: str) -> None:
+        """Send a GET whose answer (an event stream) is never read."""
+        self._connection.request("GET", path)
+
     def close(self) -> None:
         self._connection.close()
 
@@ -388,7 +392,7 @@ def test_status_answers_while_calls_wait_on_a_slow_dc_and_streams_are_open(
     kit_of(server).dc.set_faults(latency_ms=2000)
     streams = [HisClient(server.url, unverified()) for _ in range(4)]
     for stream in streams:
-        stream._connection.request("GET", "/api/events/v1")
+        stream.open_stream("/api/events/v1")
     slots = server.services.extras[events.STREAMS_KEY]
     assert slots.wait_for(4, 10.0)
     waiting = [

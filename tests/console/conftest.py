@@ -29,7 +29,8 @@ from playwright.sync_api import (
 )
 
 from api.app import create_app
-from api.serve import certificate_paths, drain_seconds, pools
+from api.pools import drain_seconds, pools
+from api.serve import certificate_paths
 from api.services import ApiServices
 from app.assembly import RunningBroker
 from web.haproxy import Limits
