@@ -80,6 +80,10 @@ def _global(limits: Limits) -> list[str]:
         # One fresh unix-socket connection per request: waitress never closes one
         # HAProxy is about to reuse.
         "    option http-server-close",
+        # A client's close ends its request: a queued one never reaches waitress, and an
+        # event stream is let go at its next keepalive, not after two more failed writes.
+        # (A client that half-closes and still reads, rare in HTTP, is not served.)
+        "    option abortonclose",
         "    option forwardfor",
         f"    timeout http-request {_seconds(limits.request)}",
         f"    timeout http-keep-alive {_seconds(limits.keep_alive)}",

@@ -4,7 +4,7 @@ The stream opens with ``event: status`` (the caller's station, as the Status
 endpoint has it), then carries every board event that concerns that station:
 its state changes, cards in its readers, restarts, degradation. A comment
 every ``keepalive`` seconds (half a second) keeps proxies from closing it and lets the
-server notice a client that has gone within two seconds.
+server notice a client that has gone at the next one.
 
 Each open stream holds a thread of the events pool (api/pools.py), which
 serves nothing else, so their number is capped at that pool's size (503
@@ -29,7 +29,7 @@ from broker.state import BoardEvent, StateBoard
 
 PATH = "/api/events/v1"
 MAX_STREAMS = 16  # a console per workstation; the events pool has a thread for each
-KEEPALIVE = 0.5  # seconds: a write this often finds a departed client within two
+KEEPALIVE = 0.5  # seconds: the next write after a client has gone frees its slot
 QUEUE_SIZE = 256
 # ``ApiServices.extras`` keys: settings for tests and the server, and the open streams.
 LIMIT_KEY = "events.max_streams"

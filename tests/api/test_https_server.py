@@ -382,7 +382,7 @@ def test_a_closed_event_stream_frees_its_slot_within_two_seconds(server: Running
         while b"event: status" not in seen:
             seen += tls.recv(4096)
         assert slots.open == 1
-    assert slots.wait_for(0, 3.0)  # 2 s is the goal; a busy machine gets a margin
+    assert slots.wait_for(0, 2.0)  # at the next keepalive, half a second on an idle machine
 
 
 def test_status_answers_while_calls_wait_on_a_slow_dc_and_streams_are_open(
@@ -441,12 +441,14 @@ def test_a_lan_caller_that_sends_and_closes_at_once_never_runs_as_local(
                 socket.create_connection((address, port), timeout=30) as raw,
                 unverified().wrap_socket(raw, server_hostname="localhost") as tls,
             ):
-                tls.sendall(head.encode() + body)  # and closed at once
+                tls.sendall(head.encode() + body)  # and most close at once
+                if n % 10 == 0:  # these wait for their answer: some surely arrive
+                    assert tls.recv(4096).startswith(b"HTTP/1.1 401 ")
     finally:
         running.stop()  # drains: every request HAProxy took has been answered
         pykka.ActorRegistry.stop_all()
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     adds = [c for c in lines if c.get("event") == "api.call" and c["path"].endswith("Cors/Add")]
-    assert adds, "no request reached the broker"
+    assert len(adds) >= 10
     assert {(c["client"], c["station"], c["status"]) for c in adds} == {(address, "-", 401)}
     assert not any(h.startswith("evil-") for h in running.broker.settings.cors_hosts)
