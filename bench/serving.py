@@ -2,7 +2,7 @@
 
 (a) Status on a new connection while 100 clients crawl through their headers
     (a byte a second) and 100 more connect and say nothing: p50/p99/max,
-    beside the same with no one else connected.
+    beside the same with no one else connected; the broker's thread count.
 (b) 1,100 connections at a 1,024 open-file limit (hard): whether Status
     answers while they are open, and how soon it answers after they close.
 (c) Churn from this machine's LAN address (the broker bound to it): many
@@ -168,9 +168,18 @@ def crawl(sockets: list[ssl.SSLSocket], stop: threading.Event) -> None:
                 sock.sendall(b"a")
 
 
+def threads_of(pid: int) -> int:
+    """How many threads a process runs now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no thread count for process {pid}")
+
+
 def part_a() -> None:
     with broker() as b:
         idle = status_ms(b)
+        threads_idle = threads_of(b.process.pid)
         crawling = [tls_connect(b) for _ in range(100)]
         for sock in crawling:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
@@ -178,12 +187,14 @@ def part_a() -> None:
         stop = threading.Event()
         threading.Thread(target=crawl, args=(crawling, stop), daemon=True).start()
         loaded = status_ms(b)
+        threads_loaded = threads_of(b.process.pid)
         stop.set()
         for each in [*crawling, *silent]:
             each.close()
     print("(a) Status on a new connection:")
     print(f"    nobody else connected          : {summary(idle)}")
     print(f"    100 crawling + 100 silent      : {summary(loaded)}  (goal: < 100 ms)")
+    print(f"    the broker's threads           : {threads_idle} idle, {threads_loaded} with them")
 
 
 # --- (b) open-file exhaustion ---------------------------------------------------------
