@@ -58,6 +58,22 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     task_class = OneWriteTask
 
 
+def forwarded_only(app: WsgiApp) -> WsgiApp:
+    """Refuse a request that came without HAProxy's ``X-Forwarded-For`` (fail closed).
+
+    waitress then leaves the unix socket's peer, "localhost", as the client,
+    which the API would take for a caller on this machine.
+    """
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REMOTE_ADDR") == PROXY:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"no client address\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
 class HttpServer:
     """Serves ``app`` over plain HTTP on ``host:port`` (port 0 picks one) or ``unix_socket``.
 
@@ -122,6 +138,7 @@ def _in_loop(server: Any, thunk: Callable[[], object]) -> None:
 def _waitress(app: WsgiApp, host: str, port: int, unix_socket: Path | None, threads: int) -> Any:
     where: dict[str, Any] = {"host": host, "port": port}
     if unix_socket is not None:
+        app = forwarded_only(app)
         where = {
             "unix_socket": str(unix_socket),
             "unix_socket_perms": "600",

@@ -246,3 +246,17 @@ def test_a_stop_lets_the_request_in_flight_finish(
 def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
     assert maxconn_for(1024) == 480
     assert maxconn_for(1 << 20) == 4096
+
+
+def test_a_request_on_a_pool_socket_without_a_client_address_is_refused(
+    server: HttpsServer, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_UNIX) as direct:
+        direct.settimeout(WAIT)
+        direct.connect(str(tmp_path / "serve" / "quick.sock"))
+        direct.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := direct.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"no client address" in answer
