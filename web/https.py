@@ -19,7 +19,7 @@ from pathlib import Path
 from broker.atomic import write_atomic
 from web.haproxy import Limits, Pool, render
 from web.server import Address, HttpServer, WsgiApp
-from web.terminator import Terminator
+from web.terminator import Terminator, haproxy_executable
 
 READY_TIMEOUT = 10.0  # seconds for HAProxy's first TLS handshake
 WILDCARD_PROBES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - where to reach a wildcard
@@ -91,6 +91,17 @@ def socket_dir(run_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="nhi-broker-"))
 
 
+def wire(specs: tuple[PoolSpec, ...], sockets: Path) -> tuple[Pool, ...]:
+    """Each pool with its socket path (a stale socket of a killed broker removed)."""
+    pools = tuple(
+        Pool(s.name, sockets / f"{s.name}.sock", s.threads, s.timeout, s.paths, s.prefixes)
+        for s in specs
+    )
+    for pool in pools:
+        pool.socket.unlink(missing_ok=True)
+    return pools
+
+
 def write_pem(path: Path, cert: Path, key: Path) -> Path:
     """Certificate (with any chain) and key in one file, as HAProxy's ``crt`` takes them."""
     write_atomic(path, cert.read_bytes().rstrip(b"\n") + b"\n" + key.read_bytes(), mode=0o600)
@@ -115,6 +126,7 @@ class HttpsServer:
         pools: tuple[PoolSpec, ...],
         limits: Limits | None = None,
     ) -> None:
+        executable = haproxy_executable()  # before anything is bound: it says what to install
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         run_dir.chmod(0o700)
         self._run_dir = run_dir
@@ -122,24 +134,17 @@ class HttpsServer:
         self._listener = listen(host, port)
         bound = self._listener.getsockname()
         self.address: Address = (str(bound[0]), int(bound[1]))
-        limits = limits or Limits(maxconn=maxconn_for(open_files_limit()))
-        wired = tuple(
-            Pool(
-                s.name, self._sockets / f"{s.name}.sock", s.threads, s.timeout, s.paths, s.prefixes
-            )
-            for s in pools
-        )
-        for pool in wired:
-            pool.socket.unlink(missing_ok=True)  # left by a broker that was killed
+        self.limits = limits or Limits(maxconn=maxconn_for(open_files_limit()))
+        wired = wire(pools, self._sockets)
         self._servers = [
             HttpServer(app, unix_socket=p.socket, threads=p.threads, name=f"waitress-{p.name}")
             for p in wired
         ]
         pem = write_pem(run_dir / "tls.pem", cert, key)
         config = run_dir / "haproxy.cfg"
-        write_atomic(config, (render(self._listener.fileno(), pem, limits, wired) + "\n").encode())
-        self.terminator = Terminator(config, self._listener)
-        self.limits = limits
+        text = render(self._listener.fileno(), pem, self.limits, wired) + "\n"
+        write_atomic(config, text.encode())
+        self.terminator = Terminator(executable, config, self._listener)
         self._stopped = False
 
     @property

@@ -65,10 +65,10 @@ def _pump(stream: IO[str], name: str) -> None:
 
 
 class Terminator:
-    """One HAProxy process serving ``config`` on the inherited ``listener``."""
+    """One HAProxy (``executable``) serving ``config`` on the inherited ``listener``."""
 
-    def __init__(self, config: Path, listener: socket.socket) -> None:
-        self._haproxy = [haproxy_executable(), "-f", str(config)]
+    def __init__(self, executable: str, config: Path, listener: socket.socket) -> None:
+        self._haproxy = [executable, "-f", str(config)]
         # In the foreground, as our child; killed with its parent thread (our watcher,
         # which lives as long as the broker), so it never outlives us holding the port.
         self._command = ["setpriv", "--pdeathsig", "KILL", *self._haproxy, "-db"]
