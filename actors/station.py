@@ -73,6 +73,17 @@ from broker.vhc import check_token_format
 VERSION = {"fileVersion": "1.2.0.1", "longVersion": "6000", "shortVersion": "60"}
 
 
+def version() -> dict[str, Any]:
+    """Version's answer: the same for every station, whatever its state."""
+    return {**VERSION, "location": sys.argv[0]}
+
+
+# Functions with no preconditions (rules.NO_INIT) that need neither a card nor the DC:
+# the caller's own thread answers them, never queued behind the station's work (a SAM
+# verification takes seconds).
+AT_ONCE: dict[Function, Callable[[], dict[str, Any]]] = {Function.VERSION: version}
+
+
 @dataclass(frozen=True)
 class Binding:
     """What a connected device gives a station."""
@@ -412,7 +423,7 @@ class StationActor(BrokerActor):
         self.on_start()
 
     def _do_version(self, message: Call) -> dict[str, Any]:
-        return {**VERSION, "location": sys.argv[0]}
+        return version()
 
     def _do_reader_time(self, message: Call) -> dict[str, Any]:
         binding = self._binding_or_fail()

@@ -26,7 +26,7 @@ from actors.reader import CardSeen, ReaderActor, Rescan, SlotChanged
 from actors.registry import ActorRegistry
 from actors.restarts import Backoff
 from actors.sam import SamActor, SamCardSeen, SamCell
-from actors.station import Call, Reconnect, StationActor, direct, restart_code
+from actors.station import AT_ONCE, Call, Reconnect, StationActor, direct, restart_code
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
@@ -105,6 +105,9 @@ class Supervisor:
     ) -> dict[str, Any]:
         """Run one function for a station, within ``timeout`` seconds."""
         handle = self.registry.handle(ActorName(Kind.STATION, station))
+        at_once = AT_ONCE.get(function)
+        if at_once is not None:
+            return at_once()
         message = Call(function=function, args=args, context=context).within(timeout)
         shortcut = direct(message, self.board.get(station)) if handle.is_alive() else None
         if shortcut is not None:

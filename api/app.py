@@ -1,7 +1,8 @@
 """The Web API application: ``create_app(services)`` builds it from a running broker.
 
-Order of the middleware is the order of the checks: request id, body size,
-origin (403 before anything runs), caller (401/403), then the call log.
+Order of the middleware is the order of the checks: request id, host (421
+before anything runs), body size, origin (403), caller (401/403), then the
+call log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import falcon
 import structlog
 
 from api import errors
-from api.auth import CallerMiddleware, OriginMiddleware
+from api.auth import CallerMiddleware, HostMiddleware, OriginMiddleware, own_names
 from api.resources.functions import add_routes, new_request_id
 from api.services import ApiServices
 
@@ -36,19 +37,15 @@ RESOURCE_MODULES = (
 
 
 class RequestMiddleware:
-    """A request id for the logs; 413 for a body over the limit; one log line per call."""
+    """A request id for the logs; one log line per call."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Refuse oversized bodies before reading them."""
+        """What the log line needs, whatever refuses the request later."""
         req.context.request_id = req.get_header("X-Request-Id") or new_request_id()
         req.context.started = time.perf_counter()
         req.context.station = "-"
         req.context.client = req.remote_addr or "-"
         req.context.status_code = None
-        if (req.content_length or 0) > BODY_LIMIT:
-            raise falcon.HTTPContentTooLarge(
-                title="body too large", description=f"the limit is {BODY_LIMIT} bytes"
-            )
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, succeeded: bool
@@ -66,6 +63,17 @@ class RequestMiddleware:
             station=req.context.station,
             ms=round((time.perf_counter() - req.context.started) * 1000, 2),
         )
+
+
+class BodyLimitMiddleware:
+    """413 for a body over the limit."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Refuse oversized bodies before reading them."""
+        if (req.content_length or 0) > BODY_LIMIT:
+            raise falcon.HTTPContentTooLarge(
+                title="body too large", description=f"the limit is {BODY_LIMIT} bytes"
+            )
 
 
 class CallLogMiddleware:
@@ -94,6 +102,8 @@ def create_app(services: ApiServices) -> falcon.App[Any, Any]:
     app: falcon.App[Any, Any] = falcon.App(
         middleware=[
             RequestMiddleware(),
+            HostMiddleware(own_names(services.broker.config)),
+            BodyLimitMiddleware(),
             OriginMiddleware(services),
             CallerMiddleware(services),
             CallLogMiddleware(services),

@@ -1,7 +1,11 @@
-"""Who may call: the origin check (CORS) and the caller's station or admin role.
+"""Who may call: the Host check, the origin check (CORS), the caller's station or admin role.
 
-A request from an origin outside the CORS list is refused with 403 before
-anything runs (falcon's CORS support only adds headers: a refused origin's request would still run).
+A request naming a host that is not one of the broker's own names is refused
+with 421 before anything runs: a page on another site that rebinds its DNS
+name to this machine still names its own host (DNS rebinding). A request
+from an origin outside the CORS list is refused with 403 before anything
+runs (falcon's CORS support only adds headers: a refused origin's request would
+still run).
 Loopback callers without a token are the station ``local``; anyone else
 needs a station token; admin paths need the admin token, also on loopback.
 """
@@ -17,9 +21,10 @@ from typing import Any
 import falcon
 
 from api.services import ApiServices, token_hash
-from broker.config import LOCAL
+from broker.config import LOCAL, BrokerConfig
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104  # a wildcard bind names no host
 ADMIN_PREFIX = "/api/admin/"
 PREFLIGHT_MAX_AGE = "600"
 
@@ -43,6 +48,41 @@ def origin_allowed(origin: str, cors_hosts: list[str]) -> bool:
         return True
     bare = f"{parsed.scheme}://{parsed.netloc}".lower()
     return any(entry.lower() in (host, bare) for entry in cors_hosts)
+
+
+def bare_host(header: str) -> str:
+    """``Host``'s name without its port or brackets, lower case, no trailing dot."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name = header[1:].partition("]")[0]
+    else:
+        name, colon, port = header.rpartition(":")
+        name = name if colon and port.isdigit() and ":" not in name else header
+    return name.rstrip(".")
+
+
+def own_names(config: BrokerConfig) -> frozenset[str]:
+    """The names a request may give in ``Host``: loopback, the bound address, ``[server] names``."""
+    names = {*LOCAL_HOSTS, bare_host(config.host), *(bare_host(n) for n in config.names)}
+    return frozenset(names - WILDCARDS)
+
+
+class HostMiddleware:
+    """421 for a request whose ``Host`` is not one of the broker's own names."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self._names = names
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Refuse a foreign (or missing) ``Host``, whatever the method and path."""
+        host = req.get_header("Host") or ""
+        if bare_host(host) not in self._names:
+            raise falcon.HTTPError(
+                falcon.HTTP_421,
+                title="not this host",
+                description=f"{host or 'no Host'} is not one of this broker's names "
+                "([server] names in its configuration)",
+            )
 
 
 def bearer(req: falcon.Request) -> str | None:

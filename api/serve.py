@@ -1,15 +1,16 @@
 """Serving the Web API: the broker, the app, HTTPS on the configured address, a clean stop.
 
 ``start(config)`` is what tests use; ``serve(config)`` is ``nhi-broker serve``:
-it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then stops
-the server before the broker.
+it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then drains
+the server (requests in flight finish) before stopping the broker.
+
+HTTPS is HAProxy in front of three waitress pools (web/https.py, api/pools.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import signal
-import ssl
 import sys
 import threading
 from collections.abc import Iterable
@@ -19,12 +20,16 @@ from pathlib import Path
 import structlog
 
 from api.app import create_app
+from api.pools import drain_seconds, plain_threads, pools
+from api.resources import events
 from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
 from app.sd_notify import SystemdNotifier
 from broker.config import BrokerConfig
 from web.certificates import CertificateError, ensure_server_certificate
+from web.https import HttpsServer
 from web.server import HttpServer
+from web.terminator import TerminatorError
 
 log = structlog.get_logger("api.serve")
 
@@ -48,15 +53,6 @@ def certificate_paths(data_dir: Path, *, names: Iterable[str] = ()) -> tuple[Pat
     again when near expiry or when ``names`` change.
     """
     return ensure_server_certificate(data_dir / "tls", names)
-
-
-def tls_context(data_dir: Path, *, names: Iterable[str] = ()) -> ssl.SSLContext:
-    """A server context with the broker's server certificate; TLS 1.2 at least."""
-    cert, key = certificate_paths(data_dir, names=names)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
 
 
 def is_loopback_host(host: str) -> bool:
@@ -95,7 +91,8 @@ class RunningServer:
 
     url: str
     broker: RunningBroker
-    server: HttpServer
+    services: ApiServices
+    server: HttpsServer | HttpServer
     certificate: Path | None
     _stopped: bool = field(default=False, repr=False)
 
@@ -105,12 +102,15 @@ class RunningServer:
         return f"{self.url}/console"
 
     def stop(self) -> None:
-        """Stop listening, then stop the broker; idempotent."""
+        """Stop listening, let requests in flight finish, then stop the broker; idempotent."""
         if self._stopped:
             return
         self._stopped = True
         try:
-            self.server.stop()
+            streams = self.services.extras.get(events.STREAMS_KEY)
+            if isinstance(streams, events.StreamSlots):
+                streams.close_all()  # an open console must not hold the drain to its end
+            self.server.stop(drain_seconds(self.services))
         finally:
             self.broker.close()
 
@@ -125,14 +125,14 @@ def start(config: BrokerConfig) -> RunningServer:
     # Reader threads wake after every APDU and wait for the GIL behind whatever runs;
     # a 1 ms switch interval (default 5 ms) lets them take it sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    context, certificate = None, None
-    if config.tls:
-        context = tls_context(config.data_dir, names=config.names)
-        certificate = certificate_paths(config.data_dir, names=config.names)[0]
+    tls = certificate_paths(config.data_dir, names=config.names) if config.tls else None
     broker = assemble(config)
+    services = ApiServices(broker)
     try:
-        server = HttpServer(create_app(ApiServices(broker)), config.host, config.port, tls=context)
-        server.start()
+        server = http_server(config, services, tls)
+    except TerminatorError:
+        broker.close()
+        raise
     except OSError as exc:
         broker.close()
         raise ListenError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
@@ -141,7 +141,30 @@ def start(config: BrokerConfig) -> RunningServer:
         raise
     # The certificate names localhost, as does the manual (https://localhost:5066).
     url = server.url.replace("://127.0.0.1:", "://localhost:", 1)
-    return RunningServer(url, broker, server, certificate)
+    return RunningServer(url, broker, services, server, tls[0] if tls else None)
+
+
+def http_server(
+    config: BrokerConfig, services: ApiServices, tls: tuple[Path, Path] | None
+) -> HttpsServer | HttpServer:
+    """The started server: HTTPS through HAProxy, or plain waitress on loopback."""
+    app = create_app(services)
+    server: HttpsServer | HttpServer
+    if tls is None:
+        server = HttpServer(app, config.host, config.port, threads=plain_threads())
+    else:
+        cert, key = tls
+        server = HttpsServer(
+            app,
+            config.host,
+            config.port,
+            cert=cert,
+            key=key,
+            run_dir=config.data_dir / "serve",
+            pools=pools(drain_seconds(services)),
+        )
+    server.start()
+    return server
 
 
 def serve(config: BrokerConfig) -> int:

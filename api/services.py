@@ -64,6 +64,8 @@ class ApiServices:
     broker: RunningBroker
     call_log: CallLog = field(default_factory=CallLog)
     call_timeout: float = 30.0  # seconds one HIS call may take before it is given up
+    # One station's calls in flight at most: half the calls pool's threads (api/pools.py).
+    station_calls: int = 8
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

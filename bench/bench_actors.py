@@ -1,9 +1,10 @@
 """Status reads under a slow data centre, and 4 stations at once vs 1, measured in one run.
 
 1. Status reads: p50/p99 of ``board.get("desk2").to_json()`` (what the status
-   endpoint serves) and of ``Function.VERSION`` through the station actor of
-   ``local``, idle and while desk2's SAM verification waits on a DC that
-   answers each request after 2 s (0.3 s with ``--quick``).
+   endpoint serves) and of ``Function.VERSION`` on ``local`` (answered in
+   the caller's thread), idle and while desk2's SAM verification waits on a
+   DC that answers each request after 2 s; and VERSION on desk2 itself
+   meanwhile.
 2. Throughput: repeated ``Function.HC_BASIC`` on 4 stations at once (one
    thread per station, each with its own reader and health card) vs 1
    station alone, every emulated card answering in 15 ms per APDU.
@@ -35,7 +36,7 @@ from broker.rules import Function
 
 TEST_CLOUD_SAM = "901000000047"
 STATUS_STATION = "desk2"  # uses the test cloud SAM in the sim profile
-ACTOR_STATION = "local"  # VERSION goes through this station's actor
+ACTOR_STATION = "local"  # VERSION is called for this station
 DC_LATENCY_MS = 2000
 QUICK_DC_LATENCY_MS = 300  # long enough to sample status reads while the DC is slow
 CARD_LATENCY = 0.015  # seconds per APDU
@@ -89,7 +90,7 @@ class Samples:
 
     def lines(self, label: str) -> list[str]:
         board = f"board.get({STATUS_STATION!r}).to_json()"
-        version = f"VERSION via station:{ACTOR_STATION}"
+        version = f"VERSION on {ACTOR_STATION}"
         return [
             f"  {label} (n={len(self.board)} each)",
             f"    {board:<34} {_p50_p99(self.board)}",
@@ -169,7 +170,7 @@ def status_reads(data_dir: Path, reads: int, dc_latency_ms: int) -> bool:
         f"SAM status after: {int(sam_status)})"
     )
     print(
-        f"  for information: VERSION on {STATUS_STATION} itself (its station actor is busy) "
+        f"  VERSION on {STATUS_STATION} itself (its station busy with the verification) "
         f"took {outcome.get('busy_version_ms', 0):.0f} ms"
     )
     worst = max(percentile(loaded.board, 99), percentile(loaded.version, 99))

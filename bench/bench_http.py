@@ -6,17 +6,23 @@
     ratio with the card answering in 15 ms per APDU (goal: at most 1.05).
     Alongside, in the same rounds and after the same wait on the card: one
     HTTPS round trip to a bare falcon app returning a fixed JSON behind the
-    same server. It is the least any answer over this HTTP stack costs, so it
-    shows the best ratio the stack allows and how much is the broker's own.
+    same stack (HAProxy in front of the same waitress pools). It is the least
+    any answer over this stack costs, so it shows the best ratio the stack
+    allows and how much is the broker's own. And one plain-HTTP round trip to
+    the same bare app on waitress alone: the difference is HAProxy's (TLS
+    and the hop to waitress).
 (b) GET /api/common/v1/Status with 50 keep-alive HTTPS clients (a separate
-    process, so client and server do not share one GIL), against a bare
-    falcon app returning a fixed JSON served the same way (HttpServer + TLS
-    front), in the same run: requests/s of both and their ratio.
+    process, so client and server do not share one GIL), against the bare
+    app through the same HAProxy and waitress pools, and against the bare
+    app on plain waitress, in the same run: requests/s of each, the
+    broker's ratio to the bare stack, and the terminator's.
 
-Starts pcscd if none offers the vpcd readers. About 40 s. ``--quick`` runs (b)
-alone, briefly and with few clients: (a) needs pcscd, which a quick run never starts.
+Starts pcscd if none offers the vpcd readers (not with --no-card, which
+measures (b) only). About 50 s. ``--quick`` runs (b) alone, briefly and with
+few clients: (a) needs pcscd, which a quick run never starts.
 
-    .venv/bin/python bench/bench_http.py [--quick] [--reads N] [--clients 50] [--seconds S]
+    .venv/bin/python bench/bench_http.py [--quick] [--no-card] [--reads N] [--clients 50]
+                                         [--seconds S] [--log-level L]
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ import falcon
 from smartcard.scard import SCARD_LEAVE_CARD
 from smartcard.System import readers
 
-from api.serve import RunningServer, start, tls_context
+from api.pools import plain_threads, pools
+from api.serve import RunningServer, certificate_paths, start
 from broker import config
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu
@@ -54,6 +61,7 @@ from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_p
 from broker.emulators.vpcd import VpcdBridge
 from broker.state import HcStatus
 from broker.transport.pcsc import PcscSlot
+from web.https import HttpsServer
 from web.server import HttpServer
 
 READER = VPCD_READERS[0]
@@ -77,14 +85,17 @@ def unverified() -> ssl.SSLContext:
     return context
 
 
-def connect(url: str) -> http.client.HTTPSConnection:
+def connect(url: str) -> http.client.HTTPConnection:
+    """HTTPS (or plain HTTP, for the bare app on waitress alone)."""
     parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "http":
+        return http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)
     return http.client.HTTPSConnection(
         parsed.hostname or "", parsed.port, context=unverified(), timeout=30
     )
 
 
-def call(connection: http.client.HTTPSConnection, method: str, path: str, body: Any = None) -> Any:
+def call(connection: http.client.HTTPConnection, method: str, path: str, body: Any = None) -> Any:
     connection.request(method, path, body=json.dumps(body or {}).encode())
     response = connection.getresponse()
     answer = json.loads(response.read())
@@ -181,16 +192,17 @@ def plain_pyscard(apdus: list[bytes]) -> Iterator[Callable[[], object]]:
 
 
 def latency(
-    served: RunningServer, bare_url: str, card: CardEmulator, rounds: int
+    served: RunningServer, bare: dict[str, str], card: CardEmulator, rounds: int
 ) -> dict[str, Any]:
-    """Median ms of the broker's read, of plain pyscard's and of a bare round trip, per card
+    """Median ms of the broker's read, of plain pyscard's and of bare round trips, per card
     speed.
 
-    Each round is: broker read, pyscard read, bare round trip, pyscard read.
-    So the broker's read and the bare round trip both come right after a
-    pyscard read: after the same wait on the card, with the machine as idle.
+    Each round is: broker read, pyscard read, bare HTTPS round trip, bare
+    plain-HTTP round trip, pyscard read. So the broker's read and the bare
+    round trips come right after a pyscard read: after the same wait on the
+    card, with the machine as idle.
     """
-    his, bare = connect(served.url), connect(bare_url)
+    his, bare_https, bare_plain = connect(served.url), connect(bare[HTTPS]), connect(bare[PLAIN])
     call(his, "POST", "/api/common/v1/Initial", {"name": CLOUD_SAM})
     if served.broker.board.wait_for("local", lambda s: s.hc_status is not HcStatus.NONE, 5) is None:
         raise SystemExit("the broker never saw the card")
@@ -199,7 +211,10 @@ def latency(
         return call(his, "GET", "/api/hc/v1/BasicData")
 
     def bare_round_trip() -> object:
-        return call(bare, "GET", STATUS)
+        return call(bare_https, "GET", STATUS)
+
+    def plain_round_trip() -> object:
+        return call(bare_plain, "GET", STATUS)
 
     read()  # SAM and card verified (state 2): from now on a read is only the card's APDUs
     apdus = recorded_apdus(card, read)
@@ -207,17 +222,19 @@ def latency(
     with plain_pyscard(apdus) as plain:
         for label, seconds in (("instant", 0.0), ("15ms", CARD_LATENCY)):
             card.latency = seconds
-            read(), plain(), bare_round_trip()  # warm every path
-            broker, pyscard, bare_ms = [], [], []
+            read(), plain(), bare_round_trip(), plain_round_trip()  # warm every path
+            broker, pyscard, bare_ms, plain_ms = [], [], [], []
             for _ in range(rounds):
                 broker.append(timed_ms(read))
                 pyscard.append(timed_ms(plain))
                 bare_ms.append(timed_ms(bare_round_trip))
+                plain_ms.append(timed_ms(plain_round_trip))
                 pyscard.append(timed_ms(plain))
-            results[label] = tuple(statistics.median(s) for s in (broker, pyscard, bare_ms))
+            samples = (broker, pyscard, bare_ms, plain_ms)
+            results[label] = tuple(statistics.median(s) for s in samples)
     card.latency = 0.0
-    his.close()
-    bare.close()
+    for connection in (his, bare_https, bare_plain):
+        connection.close()
     return results
 
 
@@ -233,16 +250,26 @@ class FixedStatus:
         resp.media = self.BODY
 
 
+HTTPS, PLAIN = "bare, HAProxy", "bare, waitress"
+
+
 @contextlib.contextmanager
-def bare_app(data_dir: Path) -> Iterator[str]:
+def bare_apps(data_dir: Path) -> Iterator[dict[str, str]]:
+    """The fixed answer through HAProxy and the broker's pools, and on plain waitress alone."""
     app = falcon.App()
     app.add_route(STATUS, FixedStatus())
-    server = HttpServer(app, "127.0.0.1", 0, tls=tls_context(data_dir))
-    server.start()
+    cert, key = certificate_paths(data_dir)
+    https = HttpsServer(
+        app, "127.0.0.1", 0, cert=cert, key=key, run_dir=data_dir / "serve", pools=pools(30.0)
+    )
+    plain = HttpServer(app, threads=plain_threads())
+    https.start()
+    plain.start()
     try:
-        yield server.url
+        yield {HTTPS: https.url, PLAIN: plain.url}
     finally:
-        server.stop()
+        https.stop(1.0)
+        plain.stop(1.0)
 
 
 def load(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:
@@ -314,31 +341,35 @@ def alternate(urls: dict[str, str], args: argparse.Namespace) -> dict[str, dict[
 def report_latency(results: dict[str, Any]) -> None:
     print(f"(a) HC BasicData, {results['apdus']} APDUs per read, medians:")
     for label, title in (("instant", "card instant   "), ("15ms", "card 15 ms/APDU")):
-        broker, plain, bare = results[label]
+        broker, plain, bare, bare_plain = results[label]
         ratio, floor = broker / plain, (plain + bare) / plain
         print(f"    {title}: HTTPS {broker:7.2f} ms   pyscard {plain:7.2f} ms")
         print(f"        overhead {broker - plain:.2f} ms, ratio {ratio:.3f}")
         print(
-            f"        a bare falcon+waitress HTTPS round trip: {bare:.2f} ms "
+            f"        a bare falcon HTTPS round trip through HAProxy and waitress: {bare:.2f} ms "
             f"(the best ratio over this stack: {floor:.3f}); "
             f"the broker's own part: {broker - plain - bare:.2f} ms"
+        )
+        print(
+            f"        the same on plain waitress: {bare_plain:.2f} ms; "
+            f"HAProxy's part: {bare - bare_plain:.2f} ms"
         )
     ratio = results["15ms"][0] / results["15ms"][1]
     verdict = "ok" if ratio <= RATIO_GOAL else "OVER GOAL"
     print(f"    ratio at 15 ms/APDU: {ratio:.3f} (goal <= {RATIO_GOAL}) {verdict}")
 
 
-def report_throughput(broker: dict[str, float], bare: dict[str, float], clients: int) -> None:
-    broker_rps = broker["requests"] / broker["seconds"]
-    bare_rps = bare["requests"] / bare["seconds"]
-    print(f"(b) GET Status, {clients} keep-alive HTTPS clients:")
-    for name, result, rps in (("broker", broker, broker_rps), ("bare falcon", bare, bare_rps)):
+def report_throughput(results: dict[str, dict[str, float]], clients: int) -> None:
+    rps = {name: r["requests"] / r["seconds"] for name, r in results.items()}
+    print(f"(b) GET Status, {clients} keep-alive clients (HTTPS; plain HTTP to waitress alone):")
+    for name, result in results.items():
         print(
-            f"    {name:<12}: {rps:8.0f} requests/s "
+            f"    {name:<15}: {rps[name]:8.0f} requests/s "
             f"({result['requests']:.0f} in {result['seconds']:.1f} s, "
             f"{result['failures']:.0f} failures)"
         )
-    print(f"    ratio broker / bare: {broker_rps / bare_rps:.2f}")
+    print(f"    ratio broker / bare through HAProxy: {rps['broker'] / rps[HTTPS]:.2f}")
+    print(f"    ratio bare through HAProxy / bare on waitress: {rps[HTTPS] / rps[PLAIN]:.2f}")
 
 
 def main() -> None:
@@ -351,6 +382,7 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default="info", help="the broker's (info: one line per call, as deployed)"
     )
+    parser.add_argument("--no-card", action="store_true", help="(b) only: no pcscd, no card")
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)  # the load process
     args = parser.parse_args()
     if args.load:
@@ -367,30 +399,36 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     directory = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    if args.no_card:
+        sim = dataclasses.replace(config.sim_profile(), port=0, data_dir=directory / "broker")
+        report_throughput(against_bare(start(sim), directory, args, None), args.clients)
+        return
     card = CardKit().card(PATIENT)
     with pcscd_running(directory), card_in_vpcd(card):
         served = start(broker_config(directory / "broker"))
-        try:
-            with bare_app(directory / "bare") as bare_url:
-                report_latency(latency(served, bare_url, card, args.reads))
-                results = alternate({"broker": served.url, "bare falcon": bare_url}, args)
-        finally:
-            served.stop()
-    report_throughput(results["broker"], results["bare falcon"], args.clients)
+        results = against_bare(served, directory, args, card)
+    report_throughput(results, args.clients)
+
+
+def against_bare(
+    served: RunningServer, directory: Path, args: argparse.Namespace, card: CardEmulator | None
+) -> dict[str, dict[str, float]]:
+    """(a) when there is a card, then (b)'s load runs; the broker is stopped at the end."""
+    try:
+        with bare_apps(directory / "bare") as bare:
+            if card is not None:
+                report_latency(latency(served, bare, card, args.reads))
+            return alternate({"broker": served.url, **bare}, args)
+    finally:
+        served.stop()
 
 
 def run_quick(args: argparse.Namespace) -> None:
-    """(b) with a few clients for a second per server; (a) is left out: it needs pcscd."""
+    """(b) with a few clients for a short while per server; (a) is left out: it needs pcscd."""
     args.clients, args.requests, args.seconds = min(args.clients, 4), 2000, 2.0
-    directory = Path(tempfile.mkdtemp(prefix="bench-http-"))
     print("(a) skipped with --quick (it needs pcscd with the vpcd driver; run without --quick)")
-    served = start(broker_config(directory / "broker", pcsc=False))
-    try:
-        with bare_app(directory / "bare") as bare_url:
-            results = alternate({"broker": served.url, "bare falcon": bare_url}, args)
-    finally:
-        served.stop()
-    report_throughput(results["broker"], results["bare falcon"], args.clients)
+    args.no_card = True
+    run(args)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from broker.errors import BrokerError
 from dcsim.app import Faults, create_app
 from web.certificates import ensure_certificate
 from web.server import HttpServer
+from web.simple_https import SimpleHttpsServer
 
 FAULT_FIELDS = {"latencyMs": int, "down": bool, "http5xx": bool, "malformed": bool}
 
@@ -34,7 +35,7 @@ class DcSimulator:
         self.cert_path, key_path = ensure_certificate(cert_dir, "dc-simulator")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert_path, key_path)
-        self._server = HttpServer(create_app(dc, self.faults), host, port, tls=context)
+        self._server = SimpleHttpsServer(create_app(dc, self.faults), host, port, context)
         self._control: HttpServer | None = None
         if control_port is not None:
             self._control = HttpServer(create_control_app(self), host, control_port)

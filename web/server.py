@@ -1,30 +1,34 @@
-"""waitress in a thread, optionally behind the TLS front, stoppable and pausable."""
+"""waitress in a thread, on a loopback port or on a unix socket, stoppable with a drain."""
 
 from __future__ import annotations
 
-import ssl
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import WSGITask
 
-from web.tls_front import Address, TlsFront
-
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Address = tuple[str, int]
 # waitress defaults to 1 GiB. The app refuses bodies over 64 KiB itself (413); waitress only
 # stops what is far larger, because when it stops a body it closes the connection unread
 # and the 413 may never reach the client.
 BODY_LIMIT = 1024 * 1024
+# Behind HAProxy on a unix socket waitress sees every peer as "localhost": only HAProxy
+# (the socket is 0600 in a 0700 directory) can connect, so its headers are believed.
+PROXY = "localhost"
+PROXY_HEADERS = {"x-forwarded-for", "x-forwarded-proto"}
 
 
 class OneWriteTask(WSGITask):  # type: ignore[misc]  # waitress has no type hints
     """Sends a response's header and its whole body in one write.
 
     waitress sends every write at once; header and body written apart leave
-    as two TCP segments, which the TLS front turns into two TLS records the
+    as two segments, which a TLS terminator turns into two TLS records the
     client waits for and reads one after the other. A body given whole (every
     JSON answer: falcon knows its length) now leaves with its header.
     """
@@ -54,31 +58,28 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     task_class = OneWriteTask
 
 
-class ClientMap(Protocol):
-    """Knows which real client a backend connection carries."""
+def forwarded_only(app: WsgiApp) -> WsgiApp:
+    """Refuse a request that came without HAProxy's ``X-Forwarded-For`` (fail closed).
 
-    def client_of(self, backend_port: int) -> Address | None:
-        """The real client, or None for a direct connection."""
-        ...
+    waitress then leaves the unix socket's peer, "localhost", as the client,
+    which the API would take for a caller on this machine.
+    """
 
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REMOTE_ADDR") == PROXY:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"no client address\n"]
+        return app(environ, start_response)
 
-class RealClient:
-    """WSGI middleware: REMOTE_ADDR/REMOTE_PORT of the real client behind the TLS front."""
-
-    def __init__(self, app: WsgiApp, front: ClientMap) -> None:
-        self._app = app
-        self._front = front
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        client = self._front.client_of(int(environ.get("REMOTE_PORT") or 0))
-        if client is not None:
-            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client[0], str(client[1])
-            environ["wsgi.url_scheme"] = "https"
-        return self._app(environ, start_response)
+    return guarded
 
 
 class HttpServer:
-    """Serves ``app`` on ``host:port`` (port 0 picks one): HTTPS when given a TLS context."""
+    """Serves ``app`` over plain HTTP on ``host:port`` (port 0 picks one) or ``unix_socket``.
+
+    On a unix socket it trusts ``X-Forwarded-For``/``-Proto`` (HAProxy's, see
+    web/haproxy.py); on a port it trusts no forwarding header.
+    """
 
     def __init__(
         self,
@@ -86,79 +87,75 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        tls: ssl.SSLContext | None = None,
+        unix_socket: Path | None = None,
         threads: int = 8,
+        name: str = "waitress",
     ) -> None:
-        self._front: TlsFront | None = None
-        if tls is not None:
-            # waitress listens on a private loopback port; the front takes the public one.
-            self._waitress = _waitress(app, "127.0.0.1", 0, threads, lambda a: RealClient(a, self))
-            backend = self._waitress.getsockname()
-            self._front = TlsFront((host, port), (backend[0], int(backend[1])), tls)
-        else:
-            self._waitress = _waitress(app, host, port, threads, lambda a: a)
-        self._thread = threading.Thread(target=self._waitress.run, name="waitress", daemon=True)
-
-    def client_of(self, backend_port: int) -> Address | None:
-        """The real client of a backend connection (None without TLS)."""
-        return self._front.client_of(backend_port) if self._front is not None else None
+        self.unix_socket = unix_socket
+        self._waitress = _waitress(app, host, port, unix_socket, threads)
+        self._thread = threading.Thread(target=self._waitress.run, name=name, daemon=True)
+        self._stopped = False
 
     @property
     def address(self) -> Address:
-        """Where clients connect."""
-        if self._front is not None:
-            return self._front.address
+        """Where clients connect (a TCP server's)."""
         host, port = self._waitress.getsockname()
         return str(host), int(port)
 
     @property
     def url(self) -> str:
-        """``https://host:port`` (or http)."""
+        """``http://host:port``."""
         host, port = self.address
         host = f"[{host}]" if ":" in host else host
-        return f"{'https' if self._front else 'http'}://{host}:{port}"
+        return f"http://{host}:{port}"
 
     def start(self) -> None:
         """Start serving."""
         self._thread.start()
-        if self._front is not None:
-            self._front.start()
 
-    def pause(self) -> None:
-        """Refuse new connections (an outage), keeping the port for ``resume``."""
-        if self._front is None:
-            raise RuntimeError("only a TLS-fronted server can pause")
-        self._front.pause()
-
-    def resume(self) -> None:
-        """Accept connections again after ``pause``."""
-        if self._front is not None:
-            self._front.start()
-
-    def stop(self) -> None:
-        """Stop listening and end waitress's loop."""
-        if self._front is not None:
-            self._front.stop()
+    def stop(self, drain: float = 5.0) -> None:
+        """Stop listening, let running requests finish (up to ``drain`` s), end the loop; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         server = self._waitress
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        _in_loop(server, lambda: setattr(server, "accepting", False))
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=drain)
         # Close every dispatcher from inside waitress's own loop: its map then
         # empties and run() returns.
-        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+        _in_loop(server, lambda: [d.close() for d in list(server._map.values())])
         self._thread.join(10.0)
+        if self.unix_socket is not None:
+            self.unix_socket.unlink(missing_ok=True)
 
 
-def _waitress(
-    app: WsgiApp, host: str, port: int, threads: int, wrap: Callable[[WsgiApp], Any]
-) -> Any:
+def _in_loop(server: Any, thunk: Callable[[], object]) -> None:
+    """Run ``thunk`` in waitress's loop; nothing to do if the loop has closed already."""
+    with contextlib.suppress(OSError):  # its trigger is closed: so is everything else
+        server.trigger.pull_trigger(thunk)
+
+
+def _waitress(app: WsgiApp, host: str, port: int, unix_socket: Path | None, threads: int) -> Any:
+    where: dict[str, Any] = {"host": host, "port": port}
+    if unix_socket is not None:
+        app = forwarded_only(app)
+        where = {
+            "unix_socket": str(unix_socket),
+            "unix_socket_perms": "600",
+            "trusted_proxy": PROXY,
+            "trusted_proxy_headers": PROXY_HEADERS,
+        }
     server = create_server(
-        wrap(app),
-        host=host,
-        port=port,
+        app,
         threads=threads,
         max_request_body_size=BODY_LIMIT,
         ident="nhi-broker",
         clear_untrusted_proxy_headers=True,
+        # A channel stays readable while its request runs, so a client that has
+        # gone (an event stream's) is noticed at once, not at the next write.
+        channel_request_lookahead=1,
         asyncore_use_poll=True,
+        **where,
     )
     server.channel_class = _Channel
     return server

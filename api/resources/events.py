@@ -3,11 +3,12 @@
 The stream opens with ``event: status`` (the caller's station, as the Status
 endpoint has it), then carries every board event that concerns that station:
 its state changes, cards in its readers, restarts, degradation. A comment
-every ``keepalive`` seconds keeps proxies from closing it and lets the server
-notice a client that has gone.
+every ``keepalive`` seconds (half a second) keeps proxies from closing it and lets the
+server notice a client that has gone at the next one.
 
-Each open stream holds one of waitress's worker threads, so their number is
-capped well below the worker pool (503 beyond the cap).
+Each open stream holds a thread of the events pool (api/pools.py), which
+serves nothing else, so their number is capped at that pool's size (503
+beyond the cap); a stop ends every stream at its next keepalive.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from broker.config import LOCAL
 from broker.state import BoardEvent, StateBoard
 
 PATH = "/api/events/v1"
-MAX_STREAMS = 4  # waitress serves with 8 threads: streams must leave most to the API
-KEEPALIVE = 15.0  # seconds
+MAX_STREAMS = 16  # a console per workstation; the events pool has a thread for each
+KEEPALIVE = 0.5  # seconds: the next write after a client has gone frees its slot
 QUEUE_SIZE = 256
 # ``ApiServices.extras`` keys: settings for tests and the server, and the open streams.
 LIMIT_KEY = "events.max_streams"
@@ -42,6 +43,7 @@ class StreamSlots:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.closing = threading.Event()
         self._open = 0
         self._changed = threading.Condition()
 
@@ -54,7 +56,7 @@ class StreamSlots:
     def take(self) -> bool:
         """Claim a slot; False when all are taken."""
         with self._changed:
-            if self._open >= self.limit:
+            if self._open >= self.limit or self.closing.is_set():
                 return False
             self._open += 1
             self._changed.notify_all()
@@ -65,6 +67,10 @@ class StreamSlots:
         with self._changed:
             self._open -= 1
             self._changed.notify_all()
+
+    def close_all(self) -> None:
+        """The server is stopping: refuse new streams, end open ones at their next wake."""
+        self.closing.set()
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Block until exactly ``count`` streams are open; False on timeout."""
@@ -148,7 +154,7 @@ class EventStream:
             self._unsubscribe = self._board.subscribe(self._listen)
         # Subscribed before the snapshot: nothing falls between the two.
         yield self._status()
-        while True:
+        while not self._slots.closing.is_set():
             if self._lagged.is_set():
                 yield self._catch_up()
                 continue
@@ -218,7 +224,7 @@ DOCS: tuple[PathDoc, ...] = (
         "GET",
         PATH,
         "live events (Server-Sent Events): first `status` (the station's state), then "
-        "`state`, `card`, `restart` and `degraded` as they happen; `: keepalive` every 15 s",
+        "`state`, `card`, `restart` and `degraded` as they happen; `: keepalive` every half second",
         "events",
         reply={  # per kind, what its `data:` line holds as JSON text (api/openapi.py event_schema)
             "status": STATUS_DATA,

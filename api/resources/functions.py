@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from typing import Any
 
 import falcon
 import jsonschema
 
 from actors.messages import Context
+from actors.station import AT_ONCE
+from api.gate import GATE_KEY, StationGate
 from api.routes import ROUTES, Route
 from api.services import ApiServices
 from broker.codes import Code
@@ -102,9 +105,10 @@ def context(req: falcon.Request) -> Context:
 class FunctionResource:
     """One path; each of its methods runs one function of the manual."""
 
-    def __init__(self, services: ApiServices, routes: list[Route]) -> None:
+    def __init__(self, services: ApiServices, routes: list[Route], gate: StationGate) -> None:
         self._services = services
         self._routes = {route.method: route for route in routes}
+        self._gate = gate
         for method in self._routes:
             setattr(self, f"on_{method.lower()}", self._respond)
 
@@ -112,11 +116,18 @@ class FunctionResource:
         route = self._routes[req.method]
         args = read_body(req)
         validate(route.request, args)
-        result = self._services.broker.supervisor.call(
-            req.context.station, route.function, args, context(req), self._services.call_timeout
-        )
-        resp.media = ok(result)
+        resp.media = ok(self._call(req, route, args))
         req.context.status_code = 0
+
+    def _call(self, req: falcon.Request, route: Route, args: dict[str, Any]) -> dict[str, Any]:
+        """Run the function; 503 if its station has too many calls in flight."""
+        station = req.context.station
+        # What answers at once holds a thread only for a moment: never refused.
+        gate = nullcontext() if route.function in AT_ONCE else self._gate.enter(station)
+        with gate:
+            return self._services.broker.supervisor.call(
+                station, route.function, args, context(req), self._services.call_timeout
+            )
 
 
 class StatusResource:
@@ -185,11 +196,13 @@ class LogResource:
 
 def add_routes(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """Mount every function endpoint and the common read-only ones."""
+    gate = StationGate(services.station_calls)
+    services.extras[GATE_KEY] = gate
     by_path: dict[str, list[Route]] = {}
     for route in ROUTES:
         by_path.setdefault(route.path, []).append(route)
     for path, routes in by_path.items():
-        app.add_route(path, FunctionResource(services, routes))
+        app.add_route(path, FunctionResource(services, routes, gate))
     app.add_route("/api/common/v1/Status", StatusResource(services))
     app.add_route("/api/common/v1/Name", NameResource(services))
     app.add_route("/api/common/v1/Devices", DevicesResource(services))

@@ -15,7 +15,7 @@ from typing import Any
 from nhi_kit.cloud.app import Faults, create_app
 from nhi_kit.cloud.cloud import Cloud
 from web.certificates import ensure_certificate
-from web.server import HttpServer
+from web.simple_https import SimpleHttpsServer
 
 CERT_STEM = "cloud-simulator"
 PORT_FILE = "port"
@@ -33,7 +33,7 @@ class CloudSimulator:
         self._host = host
         self._port = port
         self.cert_path, self._key_path = ensure_certificate(directory, CERT_STEM)
-        self._server: HttpServer | None = None
+        self._server: SimpleHttpsServer | None = None
 
     @property
     def url(self) -> str:
@@ -83,10 +83,10 @@ class CloudSimulator:
             latency, down = self.faults.latency_ms, self.faults.down
         return {"latencyMs": latency, "down": down, "injected": self.cloud.injected()}
 
-    def _serve(self, port: int) -> HttpServer:
+    def _serve(self, port: int) -> SimpleHttpsServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert_path, self._key_path)
-        server = HttpServer(create_app(self.cloud, self.faults), self._host, port, tls=context)
+        server = SimpleHttpsServer(create_app(self.cloud, self.faults), self._host, port, context)
         try:
             server.start()
         except OSError:

@@ -95,6 +95,25 @@ def test_status_reads_answer_while_the_sam_waits_on_a_slow_data_centre(
     assert state(broker, "desk2").sam_status is SamStatus.VERIFIED
 
 
+def test_version_answers_while_its_own_station_waits_on_a_slow_data_centre(
+    broker: RunningBroker, desk2: StationCall
+) -> None:
+    assert broker.kit is not None
+    dc = broker.kit.dc
+    desk2(Function.INITIAL)
+    dc.set_faults(latency_ms=2000)
+    before = dc.requests
+    verifying = threading.Thread(target=lambda: desk2(Function.SAM_VERIFY))
+    verifying.start()
+    tick = threading.Event()  # never set: a pause between looks at the DC's counter
+    while dc.requests == before:  # until the verification is at the DC, inside the station
+        assert verifying.is_alive()
+        tick.wait(0.005)
+    assert desk2(Function.VERSION)["longVersion"] == "6000"
+    assert verifying.is_alive(), "Version waited behind the station's SAM verification"
+    verifying.join(WAIT)
+
+
 def test_a_timed_out_ask_leaves_the_state_telling_the_truth(
     broker: RunningBroker, desk2: StationCall
 ) -> None:

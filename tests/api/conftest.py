@@ -22,7 +22,7 @@ def services(running: RunningBroker) -> ApiServices:
 @pytest.fixture
 def client(services: ApiServices) -> falcon.testing.TestClient:
     """A TestClient whose requests come from loopback (the station ``local``)."""
-    return falcon.testing.TestClient(create_app(services))
+    return falcon.testing.TestClient(create_app(services), headers={"Host": "localhost"})
 
 
 def call(

@@ -11,6 +11,7 @@ import pykka
 import pytest
 
 from api.app import create_app
+from api.auth import bare_host
 from api.services import ApiServices, token_hash
 from app.assembly import RunningBroker, assemble
 from broker import config
@@ -29,7 +30,7 @@ def tokened(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
         for s in base.stations
     )
     broker = assemble(dataclasses.replace(base, data_dir=tmp_path, stations=stations))
-    yield falcon.testing.TestClient(create_app(ApiServices(broker)))
+    yield falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
     broker.close()
     pykka.ActorRegistry.stop_all()
 
@@ -116,3 +117,34 @@ def test_admin_paths_need_the_admin_token_even_on_loopback(
     assert client.simulate_get("/api/admin/v1/Actors").status_code == 401
     wrong = {"Authorization": "Bearer guess"}
     assert client.simulate_get("/api/admin/v1/Actors", headers=wrong).status_code == 403
+
+
+def test_a_name_in_the_configuration_is_one_of_the_brokers_own(tmp_path: Path) -> None:
+    base = config.sim_profile()
+    named = dataclasses.replace(base, data_dir=tmp_path, names=("Reader-Host.clinic.example",))
+    broker = assemble(named)
+    try:
+        client = falcon.testing.TestClient(create_app(ApiServices(broker)))
+        status = "/api/common/v1/Status"
+        for host in ("reader-host.clinic.example", "reader-host.clinic.example:5066"):
+            assert client.simulate_get(status, headers={"Host": host}).status_code == 200
+        for host in ("clinic.example", "evil.example", ""):
+            assert client.simulate_get(status, headers={"Host": host}).status_code == 421
+    finally:
+        broker.close()
+        pykka.ActorRegistry.stop_all()
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:5066", "localhost"),
+        ("[::1]:5066", "::1"),
+        ("[::1]", "::1"),
+        ("LOCALHOST.", "localhost"),
+        ("192.0.2.20", "192.0.2.20"),
+        ("::1", "::1"),  # a bare IPv6 address is not a name and a port
+    ],
+)
+def test_the_host_header_is_compared_without_its_port(header: str, name: str) -> None:
+    assert bare_host(header) == name

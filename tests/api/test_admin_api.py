@@ -48,7 +48,7 @@ def broker(tmp_path: Path) -> Iterator[RunningBroker]:
 
 @pytest.fixture
 def admin(broker: RunningBroker) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(ApiServices(broker)))
+    return falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
 
 
 def _ok(client: falcon.testing.TestClient, method: str, path: str, **kw: Any) -> Any:

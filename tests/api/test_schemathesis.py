@@ -88,7 +88,10 @@ def api(tmp_path: Path) -> Iterator[Api]:
     try:
         app = create_app(ApiServices(broker, call_timeout=5.0))
         schema = schemathesis.openapi.from_wsgi(OPENAPI_PATH, app)
-        yield Api(schema.exclude(path=list(EXCLUDED_PATHS)), falcon.testing.TestClient(app))
+        yield Api(
+            schema.exclude(path=list(EXCLUDED_PATHS)),
+            falcon.testing.TestClient(app, headers={"Host": "localhost"}),
+        )
     finally:
         broker.close()
         pykka.ActorRegistry.stop_all()

@@ -294,7 +294,7 @@ def with_desk2_token(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
         for s in base.stations
     )
     broker = assemble(dataclasses.replace(base, data_dir=tmp_path / "d2", stations=stations))
-    yield falcon.testing.TestClient(create_app(ApiServices(broker)))
+    yield falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
     broker.close()
     pykka.ActorRegistry.stop_all()
 
@@ -319,7 +319,9 @@ def test_settings_survive_a_broker_restart(tmp_path: Path) -> None:
     profile = dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data")
     first = assemble(profile)
     try:
-        client = falcon.testing.TestClient(create_app(ApiServices(first)))
+        client = falcon.testing.TestClient(
+            create_app(ApiServices(first)), headers={"Host": "localhost"}
+        )
         call(client, "POST", f"{S}/Cors/Add", {"host": "www.nhi.gov.tw"})
         call(client, "POST", f"{S}/PcscReaderReader/SetDefault", {"readerName": "Virtual Reader 4"})
         call(client, "POST", f"{S}/CloudSam/Remove", {"samId": "001000000103"})
@@ -328,7 +330,9 @@ def test_settings_survive_a_broker_restart(tmp_path: Path) -> None:
         pykka.ActorRegistry.stop_all()
     second = assemble(profile)
     try:
-        client = falcon.testing.TestClient(create_app(ApiServices(second)))
+        client = falcon.testing.TestClient(
+            create_app(ApiServices(second)), headers={"Host": "localhost"}
+        )
         assert call(client, "GET", f"{S}/Cors/Get")["hosts"] == ["www.nhi.gov.tw"]
         default = call(client, "POST", f"{S}/PcscReaderReader/GetDefault")["readerName"]
         assert default == "Virtual Reader 4"

@@ -207,7 +207,9 @@ def test_a_bad_contract_change_is_1704(
 
 def test_the_sim_api_is_absent_without_a_kit(running: RunningBroker) -> None:
     hardware_like = dataclasses.replace(running, kit=None)
-    client = falcon.testing.TestClient(create_app(ApiServices(hardware_like)))
+    client = falcon.testing.TestClient(
+        create_app(ApiServices(hardware_like)), headers={"Host": "localhost"}
+    )
     for path in ("Cards", "Readers", "Insert"):
         assert client.simulate_get(f"{SIM}/{path}").status_code == 404
         assert client.simulate_post(f"{SIM}/{path}", json={}).status_code == 404

@@ -8,11 +8,14 @@ import http.client
 import json
 import os
 import re
+import resource
+import select
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import tomllib
 import urllib.parse
 from collections.abc import Iterator
@@ -36,6 +39,7 @@ class Served:
     process: subprocess.Popen[str]
     ready: dict[str, Any]
     data_dir: Path
+    haproxy: list[int]  # the pids its log announced
 
     @property
     def url(self) -> str:
@@ -70,16 +74,33 @@ def read_until(process: subprocess.Popen[str], wanted: str) -> list[str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """``nhi-broker serve --profile sim --port 0`` with a fresh data dir, until it is ready."""
+    yield from serving(tmp_path)
+
+
+def serving(tmp_path: Path, files: int | None = None) -> Iterator[Served]:
     data_dir = tmp_path / "data"
+    limit = ["prlimit", f"--nofile={files}:{files}", "--"] if files else []  # soft and hard
     process = subprocess.Popen(
-        [NHI_BROKER, "serve", "--profile", "sim", "--port", "0", "--data-dir", str(data_dir)],
+        [
+            *limit,
+            NHI_BROKER,
+            "serve",
+            "--profile",
+            "sim",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a process group of its own, as a terminal gives it
     )
     try:
         lines = read_until(process, '"broker.ready"')
-        yield Served(process, as_json(lines[-1]), data_dir)
+        started = [as_json(line) for line in lines if '"tls.started"' in line]
+        yield Served(process, as_json(lines[-1]), data_dir, [int(e["pid"]) for e in started])
     finally:
         if process.poll() is None:
             process.kill()
@@ -117,6 +138,96 @@ def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: 
     remaining, _ = served.process.communicate(timeout=30)
     assert served.process.returncode == 0, remaining
     assert '"broker.stopped"' in remaining
+
+
+def https(url: str) -> http.client.HTTPSConnection:
+    parsed = urllib.parse.urlsplit(url)
+    context = ssl.create_default_context(cafile=None)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=context, timeout=60
+    )
+
+
+def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    connection = https(url)
+    try:
+        connection.request(method, path, body=json.dumps(body or {}).encode())
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def station_inbox(url: str) -> int:
+    """Messages waiting in the ``local`` station's inbox, from the metrics."""
+    _status, raw = call(url, "GET", "/metrics")
+    wanted = 'nhi_broker_actor_inbox_depth{actor="station:local"} '
+    [line] = [line for line in raw.decode().splitlines() if line.startswith(wanted)]
+    return int(float(line.split()[-1]))
+
+
+def test_sigterm_lets_the_calls_in_flight_finish_before_the_process_exits(served: Served) -> None:
+    assert call(served.url, "POST", "/api/common/v1/Initial", {"name": "901000000047"})[0] == 200
+    call(served.url, "POST", "/api/sim/v1/Dc/Fault", {"latencyMs": 1500})
+    answers: list[tuple[int, bytes]] = []
+    callers = [
+        threading.Thread(
+            target=lambda: answers.append(call(served.url, "GET", "/api/common/v1/ReaderTime"))
+        )
+        for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    while station_inbox(served.url) < 1:  # one call at the DC, the other queued behind it
+        assert all(caller.is_alive() for caller in callers)
+    served.process.send_signal(signal.SIGTERM)
+    for caller in callers:
+        caller.join(60)
+    assert [(status, json.loads(raw)["statusCode"]) for status, raw in answers] == [(200, 0)] * 2
+    remaining, _ = served.process.communicate(timeout=60)
+    assert served.process.returncode == 0, remaining
+    assert '"tls.draining"' in remaining
+
+
+def test_ctrl_c_in_a_terminal_stops_haproxy_softly_through_the_broker(served: Served) -> None:
+    os.killpg(served.process.pid, signal.SIGINT)  # a terminal signals the whole group
+    remaining, _ = served.process.communicate(timeout=60)
+    assert served.process.returncode == 0, remaining
+    stopped = [as_json(line) for line in remaining.splitlines() if '"tls.stopped"' in line]
+    assert [event["code"] for event in stopped] == [0]  # soft-stopped, not killed by SIGINT
+
+
+def test_after_a_flood_past_its_open_file_limit_the_broker_answers_again(tmp_path: Path) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,100 sockets here too
+    served = serving(tmp_path, files=1024)
+    broker = next(served)
+    try:
+        haproxy_cfg = (broker.data_dir / "serve" / "haproxy.cfg").read_text()
+        assert "    maxconn 480\n" in haproxy_cfg  # what 1,024 open files allow
+        port = urllib.parse.urlsplit(broker.url).port or 0
+        flood = [socket.socket() for _ in range(1100)]
+        for sock in flood:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        for sock in flood:
+            sock.close()
+        trusted = ssl.create_default_context(cafile=str(broker.data_dir / "tls" / "ca.crt"))
+        assert get_status(broker.url, trusted)["statusCode"] == 0
+    finally:
+        served.close()
+
+
+def test_haproxy_does_not_outlive_a_killed_broker(served: Served) -> None:
+    [haproxy] = served.haproxy
+    watch = os.pidfd_open(haproxy)  # readable once that process has ended
+    try:
+        served.process.kill()
+        readable, _, _ = select.select([watch], [], [], 30)
+    finally:
+        os.close(watch)
+    assert readable, "HAProxy kept running after the broker was killed"
 
 
 def test_cert_export_writes_the_ca_that_signed_the_certificate_the_running_server_presents(

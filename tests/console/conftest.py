@@ -1,5 +1,8 @@
 """The console in real Chromium (Debian's, through Playwright) against a real sim broker.
 
+The broker is served as ``serve`` serves it: HTTPS through HAProxy in front
+of the same waitress pools.
+
 Every page fails its test on a browser console error or an uncaught page
 error, unless the test declares the ones it expects (a stopped server).
 """
@@ -7,9 +10,9 @@ error, unless the test declares the ones it expects (a stopped server).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import re
-import time
+import ssl
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +29,12 @@ from playwright.sync_api import (
 )
 
 from api.app import create_app
+from api.pools import drain_seconds, pools
+from api.serve import certificate_paths
 from api.services import ApiServices
 from app.assembly import RunningBroker
-from web.server import HttpServer
+from web.haproxy import Limits
+from web.https import HttpsServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,10 +51,8 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 @pytest.fixture
 def services(running: RunningBroker) -> ApiServices:
-    """The API's services; event streams notice a closed page within half a second."""
-    services = ApiServices(running)
-    services.extras["events.keepalive"] = 0.5
-    return services
+    """The API's services."""
+    return ApiServices(running)
 
 
 @pytest.fixture
@@ -57,40 +61,59 @@ def app(services: ApiServices) -> falcon.App[Any, Any]:
     return create_app(services)
 
 
-class LiveServer:
-    """The app over plain HTTP on loopback; it can stop and start again on the same port."""
+def unverified() -> ssl.SSLContext:
+    """Calls from outside the browser do not check the certificate (the browser neither)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
-    def __init__(self, app: falcon.App[Any, Any]) -> None:
+
+class LiveServer:
+    """The app over HTTPS on loopback; it can stop and start again on the same port."""
+
+    def __init__(self, app: falcon.App[Any, Any], services: ApiServices) -> None:
         self._app = app
-        self._http: HttpServer | None = HttpServer(app)
-        self._http.start()
-        self.port = self._http.address[1]
-        self.url = self._http.url
+        self._data_dir = services.broker.config.data_dir
+        # Each server its own sockets: a test may run a second one beside the fixture's.
+        self._run_dir = Path(tempfile.mkdtemp(dir=self._data_dir, prefix="serve-"))
+        self._pools = pools(drain_seconds(services))
+        self.tls = unverified()
+        self.port = 0
+        self._https: HttpsServer | None = None
+        self.start()
+        assert self._https is not None
+        self.url = self._https.url.replace("127.0.0.1", "localhost")
 
     def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
+        """Gone at once: a stopped broker, as a browser sees it (no drain for open streams)."""
+        if self._https is not None:
+            self._https.stop(0.2)
+            self._https = None
 
     def start(self) -> None:
-        """Listen again on the same port (it may take the old socket a moment to go)."""
-        if self._http is not None:
+        """Listen (again: on the same port)."""
+        if self._https is not None:
             return
-        deadline = time.monotonic() + 10.0
-        while self._http is None:
-            try:
-                self._http = HttpServer(self._app, port=self.port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self._http.start()
+        cert, key = certificate_paths(self._data_dir)
+        self._https = HttpsServer(
+            self._app,
+            "127.0.0.1",
+            self.port,
+            cert=cert,
+            key=key,
+            run_dir=self._run_dir,
+            pools=self._pools,
+            limits=Limits(maxconn=256, drain=0.2),
+        )
+        self._https.start()
+        self.port = self._https.address[1]
 
 
 @pytest.fixture
-def server(app: falcon.App[Any, Any]) -> Iterator[LiveServer]:
-    """Plain HTTP on a free loopback port."""
-    live = LiveServer(app)
+def server(app: falcon.App[Any, Any], services: ApiServices) -> Iterator[LiveServer]:
+    """HTTPS on a free loopback port."""
+    live = LiveServer(app, services)
     yield live
     live.stop()
 
@@ -139,7 +162,10 @@ def open_page(browser: Browser, errors: BrowserErrors, server: LiveServer) -> It
     contexts = []
 
     def opener(url: str, viewport: ViewportSize | None = None) -> Page:
-        context = browser.new_context(viewport=viewport or DESKTOP, locale="zh-TW")
+        # The broker's own certificate is not in this browser's store.
+        context = browser.new_context(
+            viewport=viewport or DESKTOP, locale="zh-TW", ignore_https_errors=True
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(5000)

@@ -30,7 +30,7 @@ def api(server: LiveServer, method: str, path: str, body: dict[str, Any] | None 
         method=method,
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=server.tls) as response:
         return json.loads(response.read())
 
 
@@ -91,20 +91,24 @@ def test_the_root_redirects_to_the_console_and_only_its_files_are_served(
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    opener = urllib.request.build_opener(NoRedirect)
+    opener = urllib.request.build_opener(
+        NoRedirect, urllib.request.HTTPSHandler(context=server.tls)
+    )
     with pytest.raises(urllib.error.HTTPError) as redirect:
         opener.open(server.url + "/", timeout=5)
     assert redirect.value.code == 302
     assert redirect.value.headers["Location"].endswith("/console")
-    with urllib.request.urlopen(server.url + "/console", timeout=5) as page:
+    with urllib.request.urlopen(server.url + "/console", timeout=5, context=server.tls) as page:
         assert page.headers["Content-Type"].startswith("text/html")
         assert "frame-ancestors 'self'" in page.headers["Content-Security-Policy"]
         assert "控制軟體主控台" in page.read().decode()
-    with urllib.request.urlopen(server.url + "/console/console.js", timeout=5) as script:
+    with urllib.request.urlopen(
+        server.url + "/console/console.js", timeout=5, context=server.tls
+    ) as script:
         assert script.headers["Content-Type"].startswith("text/javascript")
     for missing in ("/console/nothing.js", "/console/..%2Fconsole.py", "/console/rules.py"):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(server.url + missing, timeout=5)
+            urllib.request.urlopen(server.url + missing, timeout=5, context=server.tls)
         assert refused.value.code == 404
 
 
@@ -415,7 +419,7 @@ def test_without_the_event_stream_the_header_polls_the_status(
 ) -> None:
     errors.allow(r"/api/events/v1")  # every stream refused: 503
     services.extras["events.max_streams"] = 0
-    polled = LiveServer(create_app(services))
+    polled = LiveServer(create_app(services), services)
     try:
         page = open_page(f"{polled.url}/console")
         expect(indicator(page, "page")).to_contain_text("已連接")

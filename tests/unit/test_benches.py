@@ -26,7 +26,8 @@ FIGURES = {
     ],
     "bench_actors": [
         r"board\.get\('desk2'\)\.to_json\(\) +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
-        r"VERSION via station:local +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
+        r"VERSION on local +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
+        r"VERSION on desk2 itself \(its station busy with the verification\) took \d+ ms",
         r"1 station alone +[\d.]+ calls/s",
         r"4 stations at once +[\d.]+ calls/s",
         r"summary: status p99 goal (met|NOT met); 4-station goal (met|NOT met)",
@@ -38,8 +39,14 @@ FIGURES = {
     "bench_http": [
         r"\(a\) skipped with --quick \(it needs pcscd",
         r"broker +: +\d+ requests/s \(\d+ in [\d.]+ s, 0 failures\)",
-        r"bare falcon +: +\d+ requests/s \(\d+ in [\d.]+ s, 0 failures\)",
-        r"ratio broker / bare: [\d.]+",
+        r"bare, HAProxy +: +\d+ requests/s \(\d+ in [\d.]+ s, 0 failures\)",
+        r"bare, waitress +: +\d+ requests/s \(\d+ in [\d.]+ s, 0 failures\)",
+        r"ratio broker / bare through HAProxy: [\d.]+",
+    ],
+    "bench_serving": [
+        r"\(d\) Status, 200 calls each on a new connection:",
+        r"10 calls on a 3 s DC, 4 streams: ",
+        r"\(e\) a closed event stream's slot is free again after:",
     ],
 }
 

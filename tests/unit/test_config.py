@@ -58,6 +58,12 @@ def test_impossible_configurations_are_refused_naming_the_key(
         config.parse(raw)
 
 
+def test_the_server_names_stations_call_the_host_by_are_read() -> None:
+    names = ["reader-host.clinic.lan", "192.168.1.20"]
+    assert config.parse({"server": {"names": names}}).names == tuple(names)
+    assert config.parse({}).names == ()
+
+
 def test_a_broken_file_is_refused_with_its_path(tmp_path: Path) -> None:
     broken = tmp_path / "broker.toml"
     broken.write_text("[server\nport = 1", encoding="utf-8")

@@ -1,0 +1,262 @@
+"""HTTPS through a real HAProxy in front of real waitress pools, with real TLS clients."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import falcon
+import pytest
+import structlog
+
+from web.certificates import ensure_certificate
+from web.haproxy import Limits
+from web.https import HttpsServer, PoolSpec, maxconn_for
+from web.server import Address
+
+WAIT = 10.0
+
+
+class WhoAmI:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"client": req.remote_addr, "scheme": req.scheme}
+
+
+class Hold:
+    """Answers only once the test lets it: a request in flight."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.entered.set()
+        self.release.wait(WAIT)
+        resp.media = {"held": True}
+
+
+class Ticks:
+    """A stream that writes a comment every 0.1 s, ten times (an event stream's keepalives)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        tick = threading.Event()  # never set: the pause between writes
+
+        def frames() -> Iterator[bytes]:
+            for _ in range(10):
+                tick.wait(0.1)
+                yield b": tick\n\n"
+
+        resp.content_type = "text/event-stream"
+        resp.stream = frames()
+
+
+@pytest.fixture
+def hold() -> Hold:
+    return Hold()
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> tuple[Path, Path]:
+    return ensure_certificate(tmp_path / "tls", "localhost")
+
+
+def serve(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold, limits: Limits | None = None
+) -> HttpsServer:
+    app = falcon.App()
+    app.add_route("/whoami", WhoAmI())
+    app.add_route("/hold", hold)
+    app.add_route("/ticks", Ticks())
+    server = HttpsServer(
+        app,
+        "127.0.0.1",
+        0,
+        cert=cert[0],
+        key=cert[1],
+        run_dir=tmp_path / "serve",
+        pools=(PoolSpec("calls", 2, 30.0), PoolSpec("quick", 2, 10.0, paths=("/whoami",))),
+        limits=limits,
+    )
+    server.start()
+    return server
+
+
+@pytest.fixture
+def server(tmp_path: Path, cert: tuple[Path, Path], hold: Hold) -> Iterator[HttpsServer]:
+    running = serve(tmp_path, cert, hold)
+    yield running
+    hold.release.set()
+    running.stop(1.0)
+
+
+def client_context(cert: tuple[Path, Path]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert[0]))
+
+
+def get(
+    address: Address, cert: tuple[Path, Path], path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
+    connection = http.client.HTTPSConnection(
+        "localhost", address[1], context=client_context(cert), timeout=WAIT
+    )
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def tls_socket(address: Address, cert: tuple[Path, Path]) -> ssl.SSLSocket:
+    raw = socket.create_connection(address, timeout=WAIT)
+    return client_context(cert).wrap_socket(raw, server_hostname="localhost")
+
+
+def test_the_app_sees_the_client_address_haproxy_saw_not_a_forged_one(
+    server: HttpsServer, cert: tuple[Path, Path]
+) -> None:
+    forged = {"X-Forwarded-For": "192.0.2.9", "Forwarded": "for=192.0.2.9;proto=http"}
+    status, answer = get(server.address, cert, "/whoami", forged)
+    assert (status, answer) == (200, {"client": "127.0.0.1", "scheme": "https"})
+
+
+def test_waitress_listens_only_on_private_unix_sockets(server: HttpsServer, tmp_path: Path) -> None:
+    run_dir = tmp_path / "serve"
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    sockets = sorted(p.name for p in run_dir.glob("*.sock"))
+    assert sockets == ["calls.sock", "quick.sock"]
+    assert all((run_dir / s).stat().st_mode & 0o777 == 0o600 for s in sockets)
+    assert (run_dir / "tls.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_slow_and_silent_clients_do_not_keep_a_new_connection_waiting(
+    server: HttpsServer, cert: tuple[Path, Path]
+) -> None:
+    crawling = [tls_socket(server.address, cert) for _ in range(100)]
+    for conn in crawling:  # a header block that is never finished
+        conn.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nX-Slow: a")
+    mute = [tls_socket(server.address, cert) for _ in range(50)]  # TLS done, then nothing
+    silent = [socket.create_connection(server.address, timeout=WAIT) for _ in range(50)]
+    try:
+        # Well before HAProxy's 10 s header timeout would free anything.
+        assert get(server.address, cert, "/whoami")[0] == 200
+        assert get(server.address, cert, "/whoami")[0] == 200
+    finally:
+        for sock in [*crawling, *mute, *silent]:
+            sock.close()
+
+
+def test_a_flood_past_the_connection_limit_leaves_the_port_answering_once_it_ends(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=16))
+    try:
+        flood = [socket.create_connection(server.address, timeout=WAIT) for _ in range(64)]
+        for sock in flood:
+            sock.close()
+        assert get(server.address, cert, "/whoami")[0] == 200
+    finally:
+        server.stop(1.0)
+
+
+def test_a_slow_call_leaves_the_quick_pool_free(
+    server: HttpsServer, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    held = [threading.Thread(target=get, args=(server.address, cert, "/hold")) for _ in range(3)]
+    for thread in held:  # more than the calls pool's threads: one waits in HAProxy's queue
+        thread.start()
+    assert hold.entered.wait(WAIT)
+    assert get(server.address, cert, "/whoami")[0] == 200
+    assert all(thread.is_alive() for thread in held)
+    hold.release.set()
+    for thread in held:
+        thread.join(WAIT)
+
+
+def test_a_header_timeout_is_logged_as_haproxy_saw_it(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        server = serve(tmp_path, cert, hold, Limits(maxconn=64, request=0.3))
+        try:
+            with tls_socket(server.address, cert) as conn:
+                conn.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n")
+                answer = conn.recv(4096)
+        finally:
+            server.stop(1.0)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    [line] = [e for e in logs if e["event"] == "tls.request"]
+    assert (line["status"], line["client"], line["termination"]) == (408, "127.0.0.1", "cR")
+
+
+def test_a_stream_that_keeps_writing_outlives_the_client_timeout(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=64, client=0.3))
+    try:
+        with tls_socket(server.address, cert) as conn:
+            conn.sendall(b"GET /ticks HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            received = b""
+            while chunk := conn.recv(4096):
+                received += chunk
+    finally:
+        server.stop(1.0)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert received.count(b": tick") == 10  # a second of silence from the client, not cut
+
+
+def test_a_dead_haproxy_is_started_again_and_serves_on_the_same_port(
+    server: HttpsServer, cert: tuple[Path, Path]
+) -> None:
+    first = server.terminator.pid
+    assert first is not None
+    with structlog.testing.capture_logs() as logs:
+        os.kill(first, signal.SIGKILL)
+        assert server.terminator.wait_for(lambda pid: pid not in (None, first), WAIT)
+    assert get(server.address, cert, "/whoami")[0] == 200
+    assert [e["pid"] for e in logs if e["event"] == "tls.died"] == [first]
+
+
+def test_a_stop_lets_the_request_in_flight_finish(
+    server: HttpsServer, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    answers: list[tuple[int, dict[str, object]]] = []
+    held = threading.Thread(target=lambda: answers.append(get(server.address, cert, "/hold")))
+    held.start()
+    assert hold.entered.wait(WAIT)
+    stopping = threading.Thread(target=server.stop, args=(WAIT,))
+    stopping.start()
+    assert server.terminator.draining.wait(WAIT)
+    assert stopping.is_alive()  # it waits for the request
+    hold.release.set()
+    held.join(WAIT)
+    stopping.join(WAIT)
+    assert answers == [(200, {"held": True})]
+    with pytest.raises(ConnectionRefusedError):
+        get(server.address, cert, "/whoami")
+
+
+def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
+    assert maxconn_for(1024) == 480
+    assert maxconn_for(1 << 20) == 4096
+
+
+def test_a_request_on_a_pool_socket_without_a_client_address_is_refused(
+    server: HttpsServer, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_UNIX) as direct:
+        direct.settimeout(WAIT)
+        direct.connect(str(tmp_path / "serve" / "quick.sock"))
+        direct.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := direct.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"no client address" in answer

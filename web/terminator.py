@@ -1,0 +1,170 @@
+"""HAProxy as the broker's child: started, restarted when it dies, drained on stop.
+
+Its log lines (stdout: the abnormal requests, one JSON object each; stderr:
+its notices, warnings and alerts) become structlog events, so they reach the
+same JSON stream as the broker's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+log = structlog.get_logger("web.terminator")
+
+SEARCH = ("/usr/sbin", "/usr/local/sbin")  # Debian puts haproxy outside a user's PATH
+FIRST_BACKOFF, MAX_BACKOFF = 0.1, 5.0  # seconds before a restart, doubling
+STEADY = 10.0  # seconds up after which a death counts as a first one again
+ROUTINE = "stopped (cumulated conns"  # a warning per proxy at every stop: nothing is wrong
+LEVELS = {"ALERT": "error", "WARNING": "warning", "NOTICE": "info"}
+
+
+class TerminatorError(OSError):
+    """HAProxy is missing or refuses its configuration."""
+
+
+def haproxy_executable() -> str:
+    """Where haproxy is; TerminatorError (saying what to install) if it is not."""
+    found = shutil.which("haproxy") or shutil.which("haproxy", path=":".join(SEARCH))
+    if found is None:
+        raise TerminatorError("haproxy is not installed: apt-get install haproxy")
+    return found
+
+
+def route_line(stream: str, line: str) -> None:
+    """One HAProxy output line as a structlog event."""
+    line = line.rstrip("\n")
+    if not line:
+        return
+    if stream == "stdout":  # its request log; its own messages repeat what stderr says
+        with contextlib.suppress(ValueError):
+            fields: dict[str, Any] = json.loads(line)
+            status = fields.get("status")
+            level = "warning" if isinstance(status, int) and status >= 500 else "info"
+            getattr(log, level)("tls.request", **fields)
+        return
+    word = line[1:].split("]", 1)[0].strip() if line.startswith("[") else ""
+    level = "debug" if ROUTINE in line else LEVELS.get(word, "info")
+    getattr(log, level)("tls.message", text=line)
+
+
+def _pump(stream: IO[str], name: str) -> None:
+    for line in stream:
+        route_line(name, line)
+
+
+class Terminator:
+    """One HAProxy (``executable``) serving ``config`` on the inherited ``listener``."""
+
+    def __init__(self, executable: str, config: Path, listener: socket.socket) -> None:
+        self._haproxy = [executable, "-f", str(config)]
+        # In the foreground, as our child; killed with its parent thread (our watcher,
+        # which lives as long as the broker), so it never outlives us holding the port.
+        self._command = ["setpriv", "--pdeathsig", "KILL", *self._haproxy, "-db"]
+        self._fds = (listener.fileno(),)
+        self._stopping = threading.Event()
+        self.draining = threading.Event()  # set once HAProxy was told to stop
+        self._changed = threading.Condition()
+        self._process: subprocess.Popen[str] | None = None
+        self._watcher: threading.Thread | None = None
+        self.restarts = 0
+
+    def check(self) -> None:
+        """TerminatorError with HAProxy's own words if it refuses the configuration."""
+        command = [*self._haproxy, "-c", "-q"]
+        done = subprocess.run(  # noqa: S603 - a fixed argv, haproxy found on PATH
+            command, pass_fds=self._fds, capture_output=True, text=True, timeout=30, check=False
+        )
+        if done.returncode != 0:
+            raise TerminatorError(f"haproxy refused its configuration: {done.stderr.strip()}")
+
+    def start(self) -> None:
+        """Check the configuration, then run HAProxy under a watcher thread."""
+        self.check()
+        self._watcher = threading.Thread(target=self._watch, name="terminator", daemon=True)
+        self._watcher.start()
+        self.wait_for(lambda pid: pid is not None, 10.0)
+
+    @property
+    def pid(self) -> int | None:
+        """The running HAProxy's process id (None between a death and its restart)."""
+        with self._changed:
+            return self._pid_locked()
+
+    def wait_for(self, predicate: Callable[[int | None], bool], timeout: float) -> bool:
+        """Block until ``predicate(pid)`` holds (tests: a restart); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self._pid_locked()), timeout)
+
+    def _pid_locked(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
+
+    def stop(self, drain: float) -> None:
+        """Soft stop (SIGUSR1): no new connections, requests in flight finish, up to ``drain``."""
+        self._stopping.set()
+        with self._changed:
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGUSR1)
+            self.draining.set()
+            log.info("tls.draining", pid=process.pid, drain=drain)
+            try:
+                process.wait(drain + 2.0)  # hard-stop-after ends it at ``drain``
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self._watcher is not None:
+            self._watcher.join(drain + 5.0)
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        process = subprocess.Popen(  # noqa: S603 - a fixed argv, haproxy found on PATH
+            self._command,
+            pass_fds=self._fds,
+            # Its own session: a terminal's Ctrl-C (SIGINT to the whole foreground group)
+            # would stop HAProxy at once; the broker stops it softly instead.
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+            assert stream is not None
+            threading.Thread(
+                target=_pump, args=(stream, name), name=f"haproxy-{name}", daemon=True
+            ).start()
+        return process
+
+    def _watch(self) -> None:
+        """Run HAProxy; when it dies unasked, log it and start it again after a backoff."""
+        backoff = FIRST_BACKOFF
+        while not self._stopping.is_set():
+            process = self._spawn()
+            started = time.monotonic()
+            with self._changed:
+                self._process = process
+                self._changed.notify_all()
+            log.info("tls.started", pid=process.pid)
+            code = process.wait()
+            with self._changed:
+                self._changed.notify_all()
+            if self._stopping.is_set():
+                log.info("tls.stopped", pid=process.pid, code=code)
+                return
+            backoff = FIRST_BACKOFF if time.monotonic() - started > STEADY else backoff
+            log.error("tls.died", pid=process.pid, code=code, restart_in=backoff)
+            self._stopping.wait(backoff)  # a crash loop must not spin
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            self.restarts += 1
