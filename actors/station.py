@@ -8,38 +8,21 @@ with what is left of the caller's deadline.
 
 from __future__ import annotations
 
-import base64
-import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded, Handlers
+from actors.card_functions import CardFunctions
 from actors.hc import (
     GetHc,
-    HcBasicData,
     HcLogout,
-    HcPin,
-    HcProof,
-    HcUpdateMarks,
     HcVerified,
     HcView,
-    HcVirtualExport,
-    HcVirtualImport,
-    HcVirtualVerify,
-    HcWithHca,
 )
 from actors.hca import (
     GetHca,
-    HcaBasicData,
     HcaLogout,
-    HcaMobileVerify,
-    HcaResetPin,
-    HcaSetPin,
-    HcaSign,
     HcaVerified,
-    HcaVerifyPin,
     HcaView,
 )
 from actors.holder import Bind, CurrentSource, Redetect, Release, Source
@@ -49,16 +32,39 @@ from actors.sam import (
     AuthenticateCard,
     GetSam,
     LogoutSam,
-    SamCell,
-    SamSign,
     SamView,
     VerifySam,
+)
+from actors.station_calls import (
+    AT_ONCE,
+    STATION_CODE,
+    Binding,
+    Call,
+    Devices,
+    Direct,
+    Reconnect,
+    direct,
+    restart_code,
+    version,
 )
 from broker import errors, rules
 from broker.cards import commands as cmd
 from broker.codes import Code
 from broker.dc.client import DcClient
 from broker.rules import Function
+
+__all__ = [
+    "AT_ONCE",
+    "Binding",
+    "Call",
+    "Devices",
+    "Direct",
+    "Reconnect",
+    "StationActor",
+    "direct",
+    "restart_code",
+]
+
 from broker.state import (
     HcaStatus,
     HcStatus,
@@ -66,131 +72,13 @@ from broker.state import (
     SamStatus,
     SamType,
     StateBoard,
-    StationState,
 )
-from broker.vhc import check_token_format
-
-VERSION = {"fileVersion": "1.2.0.1", "longVersion": "6000", "shortVersion": "60"}
 
 
-def version() -> dict[str, Any]:
-    """Version's answer: the same for every station, whatever its state."""
-    return {**VERSION, "location": sys.argv[0]}
-
-
-# Functions with no preconditions (rules.NO_INIT) that need neither a card nor the DC:
-# the caller's own thread answers them, never queued behind the station's work (a SAM
-# verification takes seconds).
-AT_ONCE: dict[Function, Callable[[], dict[str, Any]]] = {Function.VERSION: version}
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What a connected device gives a station."""
-
-    device_name: str
-    reader_name: str | None
-    sam: ActorHandle
-    sam_cell: SamCell
-    sam_type: SamType
-    hc_sources: tuple[Source, ...]
-    hca_sources: tuple[Source, ...]
-    clock: ActorHandle | None  # the serial reader, whose clock the SAM's DC time sets
-
-
-class Devices(Protocol):
-    """The supervisor's directory of devices a station may connect."""
-
-    def names(self, station: str) -> list[str]:
-        """Device names this station may connect, in Initial's order of trying."""
-        ...
-
-    def connect(self, station: str, name: str) -> Binding:
-        """Bind a device to the station (KeyError if unknown)."""
-        ...
-
-    def release(self, station: str, name: str) -> None:
-        """Unbind it."""
-        ...
-
-    def shared_with(self, station: str, name: str) -> list[str]:
-        """The other stations bound to device ``name`` now (a cloud SAM may be shared)."""
-        ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Call(Message[dict[str, Any]]):
-    """Run one function of the manual with its arguments."""
-
-    function: Function
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Direct:
-    """A function that is one card actor's message: which actor (``hc``/``hca``), what message."""
-
-    actor: str
-    message: Message[Any]
-
-
-def direct(call: Call, state: StationState) -> Direct | None:
-    """The card actor's message that is the whole of ``call``, if the read model shows its
-    rules met (None otherwise: the station runs it).
-
-    Reading a patient's or a doctor's card is most of a clinic's calls. Once
-    their rules are met they are one card actor's message, and the request's
-    own thread sends it (orchestration of several steps may run in the request's
-    thread), sparing the station's hand-offs. The message carries the states
-    the rules allow; the card actor checks them again when it runs it
-    (``StateMovedError`` if the card moved on: then the station decides).
-    """
-    if state.degraded is not None:
-        return None
-    need = rules.RULES[call.function]
-    try:
-        rules.check_initialized(call.function, state)
-        rules.check_sam(call.function, state)
-        rules.check_hca(call.function, state)
-        rules.check_hc(call.function, state)
-    except errors.BrokerError:
-        return None
-    if call.function is Function.HC_BASIC and need.hc is not None:
-        return Direct("hc", call.child(HcBasicData(expect=need.hc), margin=0))
-    if call.function is Function.HCA_BASIC and need.hca is not None:
-        return Direct("hca", call.child(HcaBasicData(expect=need.hca), margin=0))
-    return None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reconnect(Message[None]):
-    """After a restart: connect the device the station had (told; failures are only logged)."""
-
-    device: str
-
-
-def restart_code(message: object) -> Code:
-    """What a call gets while its station restarts: the failure code of the card it needs.
-
-    A station serves every function, so its own kind has no single code: an HC
-    function says the HC could not be reached (1500), an HCA one 1400, a SAM one 1300.
-    """
-    if not isinstance(message, Call):
-        return StationActor.crash_code
-    need = rules.RULES[message.function]
-    if need.hc is not None:
-        return Code.HC_MODE1_FAILED
-    if need.hca is not None:
-        return Code.HPC_MODE1_FAILED
-    if need.sam is not None:
-        return Code.SAM_MODE1_FAILED
-    return StationActor.crash_code
-
-
-class StationActor(BrokerActor):
+class StationActor(CardFunctions, BrokerActor):
     """One station: its SAM, HCA and HC, and the rules between them."""
 
-    crash_code = Code.PCSC_OTHER
+    crash_code = STATION_CODE
 
     def unavailable_code(self, message: object) -> Code:
         """The code of the card the call needs (``restart_code``)."""
@@ -456,119 +344,6 @@ class StationActor(BrokerActor):
         fields, _ = self._signature_base(message)
         return self._sam_signed(message, fields, b"")
 
-    # --- HCA ------------------------------------------------------------------------
-
-    def _do_hca_verify_pin(self, message: Call) -> None:
-        pin = message.args.get("pin")
-        self._hca.ask(message.child(HcaVerifyPin(pin=pin, session=self._session(message))))
-
-    def _do_hca_logout(self, message: Call) -> None:
-        self._hca.ask(message.child(HcaLogout()))
-
-    def _do_hca_mobile_verify(self, message: Call) -> None:
-        assertion = _text(message.args, "certificate")
-        session = self._session(message)
-        self._hca.ask(message.child(HcaMobileVerify(assertion=assertion, session=session)))
-
-    def _do_hca_mobile_logout(self, message: Call) -> None:
-        self._hca.ask(message.child(HcaLogout()))
-
-    def _do_hca_basic(self, message: Call) -> Forwarded:
-        return self._hca.forward(message.child(HcaBasicData()))
-
-    def _do_hca_sign(self, message: Call) -> dict[str, Any]:
-        fields, _ = self._signature_base(message)
-        signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
-        return {
-            **fields,
-            "signature": _b64(signed["signature"]),
-            "hpcId": signed["hpcId"],
-            "hpcIdNo": signed["hpcIdNo"],
-        }
-
-    def _do_hca_set_pin(self, message: Call) -> None:
-        self._hca.ask(message.child(HcaSetPin(new_pin=_text(message.args, "newPin"))))
-
-    def _do_hca_reset_pin(self, message: Call) -> None:
-        puk, new_pin = _text(message.args, "puk"), _text(message.args, "newPin")
-        self._hca.ask(message.child(HcaResetPin(puk=puk, new_pin=new_pin)))
-
-    # --- HC -------------------------------------------------------------------------
-
-    def _do_hc_virtual_verify(self, message: Call) -> None:
-        token = _token(message.args)
-        self._hc.ask(
-            message.child(
-                HcVirtualVerify(
-                    token=token, session=self._session(message), device_id=self._device_id
-                )
-            )
-        )
-
-    def _do_hc_logout(self, message: Call) -> None:
-        self._hc.ask(message.child(HcLogout()))
-
-    def _do_hc_basic(self, message: Call) -> Forwarded:
-        return self._hc.forward(message.child(HcBasicData()))
-
-    def _do_hc_sign(self, message: Call) -> dict[str, Any]:
-        fields, client_random = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
-        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
-        return self._sam_signed(message, fields, proof)
-
-    def _do_hc_three_card_sign(self, message: Call) -> dict[str, Any]:
-        fields, client_random = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
-        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
-        hpc = self._hca.ask(message.child(HcaSign(data=_canonical(fields) + proof)))
-        fields.update(hpcId=hpc["hpcId"], hpcIdNo=hpc["hpcIdNo"])
-        result = self._sam_signed(message, fields, proof + hpc["signature"])
-        self._hc.ask(message.child(HcWithHca()))
-        return result
-
-    def _do_hc_pin_status(self, message: Call) -> dict[str, Any]:
-        status = self._hc.ask(message.child(HcPin(action="status")))
-        return {"hasPin": status.has_pin}
-
-    def _do_hc_pin_verify(self, message: Call) -> None:
-        self._hc.ask(message.child(HcPin(action="verify", pin=_text(message.args, "pin"))))
-
-    def _do_hc_pin_set(self, message: Call) -> None:
-        self._hc.ask(message.child(HcPin(action="set", pin=_text(message.args, "newPin"))))
-
-    def _do_hc_pin_clear(self, message: Call) -> None:
-        self._hc.ask(message.child(HcPin(action="clear")))
-
-    def _do_hc_read_virtual(self, message: Call) -> dict[str, Any]:
-        card = self._dc.vhc_read(self._session(message), _token(message.args))
-        json = card.to_json()
-        return {k: json[k] for k in ("cardId", "idNo", "name", "birthday", "sex", "identityStatus")}
-
-    def _do_hc_virtual_export(self, message: Call) -> dict[str, Any]:
-        session = self._session(message)
-        code = self._hc.ask(
-            message.child(HcVirtualExport(session=session, device_id=self._device_id))
-        )
-        return {"transferCode": code}
-
-    def _do_hc_virtual_import(self, message: Call) -> None:
-        code = _text(message.args, "transferCode")
-        self._hc.ask(
-            message.child(
-                HcVirtualImport(
-                    code=code, session=self._session(message), device_id=self._device_id
-                )
-            )
-        )
-
-    def _do_hc_update_marks(self, message: Call) -> None:
-        view: HcView = self._hc.ask(message.child(GetHc()))
-        if view.hc_type is not HcType.PHYSICAL or view.card_id is None:
-            raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
-        marks = self._dc.hc_marks(self._session(message), view.card_id)
-        self._hc.ask(message.child(HcUpdateMarks(marks=marks)))
-
     # --- helpers ----------------------------------------------------------------------
 
     def _binding_or_fail(self) -> Binding:
@@ -589,48 +364,3 @@ class StationActor(BrokerActor):
         if view.session is None:
             raise errors.BrokerError("the SAM is not verified", code=Code.SAM_MODE2_FAILED)
         return view.session
-
-    def _signature_base(self, message: Call) -> tuple[dict[str, Any], bytes]:
-        """The fields every signature shows, and the client random they were made with."""
-        service_type = message.args.get("serviceType")
-        if not (
-            isinstance(service_type, str) and len(service_type) == 2 and service_type.isdigit()
-        ):
-            raise errors.InvalidParameterError("serviceType must be two digits, e.g. 01")
-        identity = self._sam_view(message).identity
-        if identity is None:
-            raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
-        client_random = os.urandom(8)
-        fields = {
-            "clientRandom": _b64(client_random),
-            "samId": identity.sam_id,
-            "hospitalId": identity.hospital_id,
-            "serviceType": service_type,
-        }
-        return fields, client_random
-
-    def _sam_signed(self, message: Call, fields: dict[str, Any], extra: bytes) -> dict[str, Any]:
-        data = _canonical(fields) + extra
-        signature = self._binding_or_fail().sam.ask(message.child(SamSign(data=data)))
-        return {"signature": _b64(signature), **fields}
-
-
-def _canonical(fields: dict[str, Any]) -> bytes:
-    """What a signature covers: the visible fields, in a fixed order."""
-    return "|".join(f"{k}={fields[k]}" for k in sorted(fields)).encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _text(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value:
-        raise errors.InvalidParameterError(f"{name} is required")
-    return value
-
-
-def _token(args: dict[str, Any]) -> str:
-    check_token_format(args.get("token"))
-    return str(args["token"]).strip()

@@ -46,7 +46,7 @@ def slow_to_restart(tmp_path: Path) -> Iterator[RunningBroker]:
         (Function.HC_BASIC, Code.HC_MODE1_FAILED),
         (Function.HCA_SIGN, Code.HPC_MODE1_FAILED),
         (Function.SAM_BASIC, Code.SAM_MODE1_FAILED),
-        (Function.VERSION, Code.PCSC_OTHER),
+        (Function.READER_TIME, Code.PCSC_OTHER),  # a common function: the station's own
     ],
 )
 def test_a_restarting_station_says_so_with_the_code_of_the_card_the_call_needs(
@@ -60,6 +60,13 @@ def test_a_restarting_station_says_so_with_the_code_of_the_card_the_call_needs(
         local(function, serviceType="01")
     assert raised.value.code is code
     assert raised.value.detail == "station:local is restarting"
+
+
+def test_version_answers_while_its_station_restarts(slow_to_restart: RunningBroker) -> None:
+    local = make_call(slow_to_restart, "local")
+    with pytest.raises(ActorUnavailableError):  # a poison message crashes it
+        slow_to_restart.supervisor.handle("station:local").ref.ask(object(), timeout=WAIT)
+    assert local(Function.VERSION)["longVersion"] == "6000"
 
 
 def test_a_restarting_card_actor_answers_with_its_own_kinds_code(

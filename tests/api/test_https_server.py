@@ -96,9 +96,8 @@ def server(tmp_path: Path, log_lines: io.StringIO) -> Iterator[RunningServer]:
 
 
 def trusting(server: RunningServer) -> ssl.SSLContext:
-    """A client context that verifies the broker's own certificate."""
-    assert server.certificate is not None
-    return ssl.create_default_context(cafile=str(server.certificate))
+    """A client context that verifies the broker's certificate against its own CA."""
+    return ssl.create_default_context(cafile=str(server.broker.config.data_dir / "tls/ca.crt"))
 
 
 def unverified() -> ssl.SSLContext:

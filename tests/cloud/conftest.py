@@ -78,7 +78,9 @@ class Broker:
 
     def __init__(self, running: RunningBroker) -> None:
         self.running = running
-        self._client = falcon.testing.TestClient(create_app(ApiServices(running)))
+        self._client = falcon.testing.TestClient(
+            create_app(ApiServices(running)), headers={"Host": "localhost"}
+        )
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One function; HTTP 200 asserted, the JSON answer returned."""

@@ -1,0 +1,218 @@
+"""The health-professional and health-card functions of a station, and what every signature
+covers. A part of ``StationActor`` (actors/station.py), kept apart to keep each file small."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+from actors.base import ActorHandle, Forwarded
+from actors.hc import (
+    GetHc,
+    HcBasicData,
+    HcLogout,
+    HcPin,
+    HcProof,
+    HcUpdateMarks,
+    HcView,
+    HcVirtualExport,
+    HcVirtualImport,
+    HcVirtualVerify,
+    HcWithHca,
+)
+from actors.hca import (
+    HcaBasicData,
+    HcaLogout,
+    HcaMobileVerify,
+    HcaResetPin,
+    HcaSetPin,
+    HcaSign,
+    HcaVerifyPin,
+)
+from actors.messages import Message
+from actors.sam import SamSign, SamView
+from actors.station_calls import Binding, Call
+from broker import errors
+from broker.codes import Code
+from broker.dc.client import DcClient
+from broker.state import HcType
+from broker.vhc import check_token_format
+
+
+class CardFunctions:
+    """The HCA and HC functions; the station supplies its actors and its SAM's session."""
+
+    _hc: ActorHandle
+    _hca: ActorHandle
+    _dc: DcClient
+    _device_id: str
+
+    def _binding_or_fail(self) -> Binding:
+        raise NotImplementedError
+
+    def _sam_view(self, message: Message[Any]) -> SamView:
+        raise NotImplementedError
+
+    def _session(self, message: Message[Any]) -> str:
+        raise NotImplementedError
+
+    # --- HCA ------------------------------------------------------------------------
+
+    def _do_hca_verify_pin(self, message: Call) -> None:
+        pin = message.args.get("pin")
+        self._hca.ask(message.child(HcaVerifyPin(pin=pin, session=self._session(message))))
+
+    def _do_hca_logout(self, message: Call) -> None:
+        self._hca.ask(message.child(HcaLogout()))
+
+    def _do_hca_mobile_verify(self, message: Call) -> None:
+        assertion = _text(message.args, "certificate")
+        session = self._session(message)
+        self._hca.ask(message.child(HcaMobileVerify(assertion=assertion, session=session)))
+
+    def _do_hca_mobile_logout(self, message: Call) -> None:
+        self._hca.ask(message.child(HcaLogout()))
+
+    def _do_hca_basic(self, message: Call) -> Forwarded:
+        return self._hca.forward(message.child(HcaBasicData()))
+
+    def _do_hca_sign(self, message: Call) -> dict[str, Any]:
+        fields, _ = self._signature_base(message)
+        signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
+        return {
+            **fields,
+            "signature": _b64(signed["signature"]),
+            "hpcId": signed["hpcId"],
+            "hpcIdNo": signed["hpcIdNo"],
+        }
+
+    def _do_hca_set_pin(self, message: Call) -> None:
+        self._hca.ask(message.child(HcaSetPin(new_pin=_text(message.args, "newPin"))))
+
+    def _do_hca_reset_pin(self, message: Call) -> None:
+        puk, new_pin = _text(message.args, "puk"), _text(message.args, "newPin")
+        self._hca.ask(message.child(HcaResetPin(puk=puk, new_pin=new_pin)))
+
+    # --- HC -------------------------------------------------------------------------
+
+    def _do_hc_virtual_verify(self, message: Call) -> None:
+        token = _token(message.args)
+        self._hc.ask(
+            message.child(
+                HcVirtualVerify(
+                    token=token, session=self._session(message), device_id=self._device_id
+                )
+            )
+        )
+
+    def _do_hc_logout(self, message: Call) -> None:
+        self._hc.ask(message.child(HcLogout()))
+
+    def _do_hc_basic(self, message: Call) -> Forwarded:
+        return self._hc.forward(message.child(HcBasicData()))
+
+    def _do_hc_sign(self, message: Call) -> dict[str, Any]:
+        fields, client_random = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
+        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
+        return self._sam_signed(message, fields, proof)
+
+    def _do_hc_three_card_sign(self, message: Call) -> dict[str, Any]:
+        fields, client_random = self._signature_base(message)
+        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
+        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
+        hpc = self._hca.ask(message.child(HcaSign(data=_canonical(fields) + proof)))
+        fields.update(hpcId=hpc["hpcId"], hpcIdNo=hpc["hpcIdNo"])
+        result = self._sam_signed(message, fields, proof + hpc["signature"])
+        self._hc.ask(message.child(HcWithHca()))
+        return result
+
+    def _do_hc_pin_status(self, message: Call) -> dict[str, Any]:
+        status = self._hc.ask(message.child(HcPin(action="status")))
+        return {"hasPin": status.has_pin}
+
+    def _do_hc_pin_verify(self, message: Call) -> None:
+        self._hc.ask(message.child(HcPin(action="verify", pin=_text(message.args, "pin"))))
+
+    def _do_hc_pin_set(self, message: Call) -> None:
+        self._hc.ask(message.child(HcPin(action="set", pin=_text(message.args, "newPin"))))
+
+    def _do_hc_pin_clear(self, message: Call) -> None:
+        self._hc.ask(message.child(HcPin(action="clear")))
+
+    def _do_hc_read_virtual(self, message: Call) -> dict[str, Any]:
+        card = self._dc.vhc_read(self._session(message), _token(message.args))
+        json = card.to_json()
+        return {k: json[k] for k in ("cardId", "idNo", "name", "birthday", "sex", "identityStatus")}
+
+    def _do_hc_virtual_export(self, message: Call) -> dict[str, Any]:
+        session = self._session(message)
+        code = self._hc.ask(
+            message.child(HcVirtualExport(session=session, device_id=self._device_id))
+        )
+        return {"transferCode": code}
+
+    def _do_hc_virtual_import(self, message: Call) -> None:
+        code = _text(message.args, "transferCode")
+        self._hc.ask(
+            message.child(
+                HcVirtualImport(
+                    code=code, session=self._session(message), device_id=self._device_id
+                )
+            )
+        )
+
+    def _do_hc_update_marks(self, message: Call) -> None:
+        view: HcView = self._hc.ask(message.child(GetHc()))
+        if view.hc_type is not HcType.PHYSICAL or view.card_id is None:
+            raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
+        marks = self._dc.hc_marks(self._session(message), view.card_id)
+        self._hc.ask(message.child(HcUpdateMarks(marks=marks)))
+
+    # --- signatures ------------------------------------------------------------------
+
+    def _signature_base(self, message: Call) -> tuple[dict[str, Any], bytes]:
+        """The fields every signature shows, and the client random they were made with."""
+        service_type = message.args.get("serviceType")
+        if not (
+            isinstance(service_type, str) and len(service_type) == 2 and service_type.isdigit()
+        ):
+            raise errors.InvalidParameterError("serviceType must be two digits, e.g. 01")
+        identity = self._sam_view(message).identity
+        if identity is None:
+            raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
+        client_random = os.urandom(8)
+        fields = {
+            "clientRandom": _b64(client_random),
+            "samId": identity.sam_id,
+            "hospitalId": identity.hospital_id,
+            "serviceType": service_type,
+        }
+        return fields, client_random
+
+    def _sam_signed(self, message: Call, fields: dict[str, Any], extra: bytes) -> dict[str, Any]:
+        data = _canonical(fields) + extra
+        signature = self._binding_or_fail().sam.ask(message.child(SamSign(data=data)))
+        return {"signature": _b64(signature), **fields}
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    """What a signature covers: the visible fields, in a fixed order."""
+    return "|".join(f"{k}={fields[k]}" for k in sorted(fields)).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise errors.InvalidParameterError(f"{name} is required")
+    return value
+
+
+def _token(args: dict[str, Any]) -> str:
+    check_token_format(args.get("token"))
+    return str(args["token"]).strip()
