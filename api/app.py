@@ -7,16 +7,16 @@ call log.
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import falcon
 import structlog
 
-from api import errors
+from api import console, errors, metrics, openapi
 from api.auth import CallerMiddleware, HostMiddleware, OriginMiddleware, own_names
+from api.resources import admin, events, settings
 from api.resources.functions import add_routes, new_request_id
 from api.services import ApiServices
 
@@ -24,16 +24,6 @@ BODY_LIMIT = 64 * 1024
 log = structlog.get_logger("api")
 
 Mount = Callable[[falcon.App[Any, Any], ApiServices], None]
-# Each module's ``mount(app, services)`` adds its routes (and ``DOCS`` describes them).
-RESOURCE_MODULES = (
-    "api.resources.settings",
-    "api.resources.admin",
-    "api.resources.events",
-    "api.resources.sim",
-    "api.metrics",
-    "api.openapi",
-    "api.console",
-)
 
 
 class RequestMiddleware:
@@ -97,8 +87,9 @@ def json_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPErr
     resp.media = {"title": error.title, "description": error.description}
 
 
-def create_app(services: ApiServices) -> falcon.App[Any, Any]:
-    """The whole API for one running broker."""
+def create_app(services: ApiServices, extensions: Sequence[Mount] = ()) -> falcon.App[Any, Any]:
+    """The whole API for one running broker; ``extensions`` add routes from outside the
+    product (the virtual kit's sim control API, in the sim profile)."""
     app: falcon.App[Any, Any] = falcon.App(
         middleware=[
             RequestMiddleware(),
@@ -114,6 +105,8 @@ def create_app(services: ApiServices) -> falcon.App[Any, Any]:
     errors.register(app)
     app.req_options.strip_url_path_trailing_slash = True
     add_routes(app, services)
-    for name in RESOURCE_MODULES:
-        importlib.import_module(name).mount(app, services)
+    for mount in (settings.mount, admin.mount, events.mount, metrics.mount, *extensions):
+        mount(app, services)
+    openapi.mount(app, services)  # last: it describes what the others mounted
+    console.mount(app, services)
     return app

@@ -115,6 +115,7 @@ class RootRedirectResource:
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """The console's page, its files, and the redirect from ``/``."""
+    services.docs.extend(DOCS)
     files = console_files()
     app.add_route(CONSOLE_PATH, ConsoleIndexResource(files))
     app.add_route(CONSOLE_PATH + "/{name}", ConsoleFileResource(files))

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import falcon
 
 RETRY_AFTER = 1  # seconds
-GATE_KEY = "calls.gate"  # where ``ApiServices.extras`` keeps the gate
 
 
 class StationGate:

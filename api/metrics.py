@@ -3,7 +3,7 @@
 Counted as requests finish (a falcon middleware): requests by path
 template, method and code (the ``statusCode`` of a cshis6 call, else the
 HTTP status), request latency by path, card-operation latency by function,
-and — through ``DcClient.observe`` — data-centre latency by DC path. Read
+and, observing the DC client (``DcClient.add_observer``), data-centre latency by DC path. Read
 when scraped: actor restarts and inbox depths, and which cards each
 station holds, and how many event streams are open.
 """
@@ -27,7 +27,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CARD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-EVENT_STREAMS_KEY = "events.streams"  # api.resources.events keeps its StreamSlots there
 UNMATCHED = "unmatched"  # the path label of requests no route took (bounded cardinality)
 
 DOCS: tuple[PathDoc, ...] = (
@@ -155,7 +154,7 @@ class Metrics:
         )
 
     def observe_dc(self, path: str, seconds: float, code: int) -> None:
-        """``DcClient.observe``: one exchange with the DC."""
+        """An observer of the DC client: one exchange with the DC."""
         self.dc_seconds.observe((path,), seconds)
         self.dc_calls.inc((path, str(code)))
 
@@ -257,7 +256,7 @@ class MetricsResource:
                 yield sample(name, ("station", "kind"), (station.name, kind), int(status >= 1))
 
     def _stream_lines(self) -> Iterable[str]:
-        slots = self._services.extras.get(EVENT_STREAMS_KEY)
+        slots = self._services.streams
         if slots is None:
             return
         name = "nhi_broker_event_streams"
@@ -267,8 +266,8 @@ class MetricsResource:
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """GET /metrics, the counting middleware and the DC client's observer."""
+    services.docs.extend(DOCS)
     metrics = Metrics()
-    services.extras["metrics"] = metrics
-    services.broker.dc.observe = metrics.observe_dc
+    services.broker.dc.add_observer(metrics.observe_dc)
     app.add_middleware(MetricsMiddleware(metrics))
     app.add_route("/metrics", MetricsResource(services, metrics))

@@ -3,7 +3,7 @@
 The document is built from the tables that route and validate: ``ROUTES``
 gives each function endpoint's request schema (the very dict ``validate``
 checks, not a copy) and reply fields; ``COMMON_DOCS`` and the ``DOCS`` of
-every module in ``api.app.RESOURCE_MODULES`` describe the rest. The
+every mounted module (``ApiServices.docs``) describe the rest. The
 ``statusCode`` of each reply is described with the manual's table (關於 →
 狀態碼); each operation lists the codes it may answer.
 """
@@ -15,7 +15,6 @@ import importlib.metadata
 import json
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import falcon
@@ -32,7 +31,6 @@ SWAGGER_PREFIX = "/api/swagger"
 OPENAPI_PATH = f"{SWAGGER_PREFIX}/openapi.json"
 INDEX_PATH = f"{SWAGGER_PREFIX}/index.html"
 SWAGGER_DIR = Path(__file__).with_name("swagger")
-SIM_MODULE = "api.resources.sim"
 STATUS_CODE_REF = "#/components/schemas/StatusCode"
 EVENT_STREAM = "text/event-stream"
 
@@ -189,27 +187,8 @@ def route_codes(route: Route) -> list[int]:
 
 
 def collect_docs(services: ApiServices) -> list[PathDoc]:
-    """``COMMON_DOCS`` plus the ``DOCS`` of every resource module there is (sim: when mounted)."""
-    from api.app import RESOURCE_MODULES  # noqa: PLC0415 -- api.app mounts this module
-
-    sim = services.broker.kit is not None
-    docs = list(COMMON_DOCS)
-    for name in RESOURCE_MODULES:
-        if name == SIM_MODULE and not sim:
-            continue
-        module = _module(name)
-        if module is not None:
-            docs.extend(getattr(module, "DOCS", ()))
-    return [doc for doc in docs if sim or doc.tag != "sim"]
-
-
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
+    """``COMMON_DOCS`` plus what every mounted module described (the kit's: when mounted)."""
+    return [*COMMON_DOCS, *services.docs]
 
 
 def build_document(services: ApiServices) -> dict[str, Any]:
@@ -511,6 +490,7 @@ class SwaggerRedirectResource:
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """The document and Swagger UI."""
+    services.docs.extend(DOCS)
     app.add_route(OPENAPI_PATH, OpenApiResource(services))
     app.add_route(SWAGGER_PREFIX, SwaggerRedirectResource())
     app.add_route(SWAGGER_PREFIX + "/{name}", SwaggerFileResource(SWAGGER_DIR))

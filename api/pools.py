@@ -12,6 +12,7 @@ from api.console import CONSOLE_PATH
 from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
 from api.resources import events
 from api.services import ApiServices
+from api.streams import MAX_STREAMS
 from web.https import PoolSpec
 
 CALL_THREADS = 16  # calls for several stations wait on cards and the DC side by side
@@ -41,10 +42,10 @@ def pools(call_deadline: float) -> tuple[PoolSpec, ...]:
         PoolSpec("calls", CALL_THREADS, call_deadline),
         PoolSpec("quick", QUICK_THREADS, QUICK_TIMEOUT, QUICK_PATHS, QUICK_PREFIXES),
         # Two beyond the stream cap answer the 503 when all streams are taken.
-        PoolSpec("events", events.MAX_STREAMS + 2, EVENTS_TIMEOUT, prefixes=EVENTS_PREFIXES),
+        PoolSpec("events", MAX_STREAMS + 2, EVENTS_TIMEOUT, prefixes=EVENTS_PREFIXES),
     )
 
 
 def plain_threads() -> int:
     """``--plain-http``: one waitress for all, as many threads as the pools together."""
-    return CALL_THREADS + QUICK_THREADS + events.MAX_STREAMS + 2
+    return CALL_THREADS + QUICK_THREADS + MAX_STREAMS + 2

@@ -7,9 +7,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
-from app.assembly import RunningBroker
+from api.docs import PathDoc
+from api.gate import StationGate
+from api.ports import BrokerPort
+from api.streams import KEEPALIVE, MAX_STREAMS, StreamSlots
 
 LOG_SIZE = 200
 
@@ -61,12 +63,17 @@ class CallLog:
 class ApiServices:
     """The running broker plus what only the API keeps."""
 
-    broker: RunningBroker
+    broker: BrokerPort
     call_log: CallLog = field(default_factory=CallLog)
     call_timeout: float = 30.0  # seconds one HIS call may take before it is given up
     # One station's calls in flight at most: half the calls pool's threads (api/pools.py).
     station_calls: int = 8
-    extras: dict[str, Any] = field(default_factory=dict)
+    max_streams: int = MAX_STREAMS  # event streams open at once (each holds a pool thread)
+    keepalive: float = KEEPALIVE  # seconds between an idle stream's keepalives
+    # Made when the app is built, read by the metrics and a draining server:
+    streams: StreamSlots | None = None
+    gate: StationGate | None = None
+    docs: list[PathDoc] = field(default_factory=list)  # the mounted paths' descriptions
 
     @property
     def station_tokens(self) -> dict[str, str]:

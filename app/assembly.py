@@ -37,22 +37,12 @@ from dcsim.server import DcSimulator
 from nhi_kit.cloud.cloud import Cloud
 from nhi_kit.cloud.server import CloudSimulator
 from nhi_kit.cloud.store import CloudStore
+from nhi_kit.sim_kit import SimKit
 
 FIRST_SIM_READER = "Virtual Reader 0"
 PROFILES = ("sim", "hardware")
 log = structlog.get_logger("app.assembly")
 Closers = list[Callable[[], None]]
-
-
-@dataclass
-class SimKit:
-    """The virtual kit of a sim-profile broker: what the sim API moves around."""
-
-    cards: CardKit
-    local_slots: dict[str, LocalSlot]
-    serial: dict[str, SerialReaderEmulator]
-    dc: DcSimulator
-    cloud: CloudSimulator | None = None  # the NHI cloud simulator (nhi_kit.cloud)
 
 
 @dataclass

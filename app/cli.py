@@ -15,12 +15,12 @@ from typing import TypeAlias
 
 import structlog
 
-from api.serve import serve, wait_for_stop_signal
 from api.services import token_hash
 from app import desktop, service
 from app.assembly import start_cloud_simulator
 from app.certs import CertError, add_cert_commands, run_cert
 from app.kit_cards import kit_cards
+from app.serve import SWITCH_INTERVAL, serve, wait_for_stop_signal
 from broker import config
 from broker import logging as broker_logging
 from broker.emulators.dc.simulator import DataCentre
@@ -150,6 +150,7 @@ def _add_token(commands: Commands) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     as_json = None if args.log_format is None else args.log_format == "json"
     broker_logging.configure(level=args.log_level, json=as_json)
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ import pykka
 
 from actors.messages import Context
 from app.assembly import RunningBroker, SimKit, assemble
+from app.serve import SWITCH_INTERVAL
 from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.config import BrokerConfig, SimConfig, StationConfig
@@ -274,6 +276,7 @@ def throughput(data_dir: Path, calls: int) -> bool:
 
 
 def main() -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the program's entry point sets it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--reads", type=int, help="idle status-read samples (default 2000)")

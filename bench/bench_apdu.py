@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+from app.serve import SWITCH_INTERVAL
 from broker.apdu import ApduChannel, CommandApdu
 from broker.cards import commands as cmd
 from broker.emulators.card import CardEmulator
@@ -95,6 +97,7 @@ TRANSPORTS: dict[str, Callable[[CardEmulator], AbstractContextManager[CardConnec
 
 
 def main() -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the program's entry point sets it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run, without PC/SC")
     parser.add_argument("--rounds", type=int, help="timed APDUs per transport (default 2000)")

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import logging
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import pykka
 
 from actors.messages import Context
 from app.assembly import assemble
+from app.serve import SWITCH_INTERVAL
 from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.rules import Function
@@ -42,6 +44,7 @@ def _time_until(
 
 
 def main() -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the program's entry point sets it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run: 3 rounds")
     parser.add_argument("--rounds", type=int, help="inserts and removals of each (default 50)")

@@ -51,7 +51,7 @@ from smartcard.scard import SCARD_LEAVE_CARD
 from smartcard.System import readers
 
 from api.pools import plain_threads, pools
-from api.serve import RunningServer, certificate_paths, start
+from app.serve import SWITCH_INTERVAL, RunningServer, certificate_paths, start
 from broker import config
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu
@@ -373,6 +373,7 @@ def report_throughput(results: dict[str, dict[str, float]], clients: int) -> Non
 
 
 def main() -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the program's entry point sets it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="(b) alone, 1 s per server")
     parser.add_argument("--reads", type=int, default=40, help="timed reads per measurement")

@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from api.serve import start
+from app.serve import start
 from broker import config
 from broker import logging as broker_logging
 

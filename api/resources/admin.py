@@ -62,6 +62,7 @@ class RestartResource:
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """Add the admin paths."""
+    services.docs.extend(DOCS)
     app.add_route(f"{PREFIX}/Actors", ActorsResource(services))
     app.add_route(f"{PREFIX}/Actors/{{name}}/Restart", RestartResource(services))
 

@@ -24,58 +24,13 @@ import falcon
 
 from api.docs import PathDoc
 from api.services import ApiServices
+from api.streams import StreamSlots
 from broker.config import LOCAL
 from broker.state import BoardEvent, StateBoard
 
 PATH = "/api/events/v1"
-MAX_STREAMS = 16  # a console per workstation; the events pool has a thread for each
-KEEPALIVE = 0.5  # seconds: the next write after a client has gone frees its slot
 QUEUE_SIZE = 256
-# ``ApiServices.extras`` keys: settings for tests and the server, and the open streams.
-LIMIT_KEY = "events.max_streams"
-KEEPALIVE_KEY = "events.keepalive"
-STREAMS_KEY = "events.streams"
 Owner = Callable[[str], str | None]
-
-
-class StreamSlots:
-    """How many streams are open, under a cap; waitable (tests, metrics)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.closing = threading.Event()
-        self._open = 0
-        self._changed = threading.Condition()
-
-    @property
-    def open(self) -> int:
-        """Streams open now."""
-        with self._changed:
-            return self._open
-
-    def take(self) -> bool:
-        """Claim a slot; False when all are taken."""
-        with self._changed:
-            if self._open >= self.limit or self.closing.is_set():
-                return False
-            self._open += 1
-            self._changed.notify_all()
-            return True
-
-    def give_back(self) -> None:
-        """Free a slot."""
-        with self._changed:
-            self._open -= 1
-            self._changed.notify_all()
-
-    def close_all(self) -> None:
-        """The server is stopping: refuse new streams, end open ones at their next wake."""
-        self.closing.set()
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        """Block until exactly ``count`` streams are open; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._open == count, timeout)
 
 
 def concerns(event: BoardEvent, station: str, owner: Owner) -> bool:
@@ -208,11 +163,11 @@ class EventsResource:
 
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
-    """Add the events path; its stream slots go into ``services.extras`` for the metrics."""
-    slots = StreamSlots(int(services.extras.get(LIMIT_KEY, MAX_STREAMS)))
-    services.extras[STREAMS_KEY] = slots
-    keepalive = float(services.extras.get(KEEPALIVE_KEY, KEEPALIVE))
-    app.add_route(PATH, EventsResource(services, slots, keepalive))
+    """Add the events path; its stream slots are the services' (the metrics count them)."""
+    services.docs.extend(DOCS)
+    slots = StreamSlots(services.max_streams)
+    services.streams = slots
+    app.add_route(PATH, EventsResource(services, slots, services.keepalive))
 
 
 STATUS_DATA = {

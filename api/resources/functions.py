@@ -17,7 +17,7 @@ import jsonschema
 
 from actors.messages import Context
 from actors.station import AT_ONCE
-from api.gate import GATE_KEY, StationGate
+from api.gate import StationGate
 from api.routes import ROUTES, Route
 from api.services import ApiServices
 from broker.codes import Code
@@ -197,7 +197,7 @@ class LogResource:
 def add_routes(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """Mount every function endpoint and the common read-only ones."""
     gate = StationGate(services.station_calls)
-    services.extras[GATE_KEY] = gate
+    services.gate = gate
     by_path: dict[str, list[Route]] = {}
     for route in ROUTES:
         by_path.setdefault(route.path, []).append(route)

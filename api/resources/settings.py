@@ -16,10 +16,10 @@ from typing import Any
 import falcon
 
 from api.docs import PathDoc, Schema
+from api.ports import BrokerPort
 from api.resources.functions import ok, read_body, validate
 from api.routes import body
 from api.services import ApiServices
-from app.assembly import RunningBroker
 from broker.codes import Code
 from broker.config import LOCAL
 from broker.errors import BrokerError, InvalidParameterError
@@ -72,7 +72,7 @@ class SettingsResource:
         self._services = services
 
     @property
-    def _broker(self) -> RunningBroker:
+    def _broker(self) -> BrokerPort:
         return self._services.broker
 
     @property
@@ -239,6 +239,7 @@ ROUTES = (
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """Add the settings paths."""
+    services.docs.extend(DOCS)
     resource = SettingsResource(services)
     for path, suffix in ROUTES:
         app.add_route(f"{PREFIX}/{path}", resource, suffix=suffix)

@@ -53,15 +53,13 @@ class DcConfig:
 class DcClient:
     """Typed calls of ``docs/dc-protocol.md``.
 
-    ``observe``, when set, is told of every exchange (a retry is a second
-    one): the metrics' DC latency histogram. It must not block.
+    Observers (``add_observer``) are told of every exchange (a retry is a
+    second one): the metrics' DC latency histogram. They must not block.
     """
-
-    observe: Observer | None
 
     def __init__(self, config: DcConfig) -> None:
         self.config = config
-        self.observe = None
+        self._observers: list[Observer] = []
         parsed = urllib.parse.urlsplit(config.url)
         if parsed.scheme != "https" or not parsed.hostname:
             raise ValueError(f"the DC url must be https://host[:port], got {config.url!r}")
@@ -220,14 +218,16 @@ class DcClient:
             raise _failed(path, Code.DC_HTTP_ERROR, f"HTTP {status}", retriable=status >= 500)
         return _parse_reply(path, raw)
 
+    def add_observer(self, observer: Observer) -> None:
+        """Be told of every exchange with the DC from now on: ``observer(path, seconds, code)``."""
+        self._observers.append(observer)
+
     def _observed(self, path: str, seconds: float, code: Code) -> None:
-        observe = self.observe
-        if observe is None:
-            return
-        try:
-            observe(path, seconds, int(code))
-        except Exception:  # a metrics bug must never fail a DC call
-            log.exception("dc.observer_failed", path=path)
+        for observe in list(self._observers):
+            try:
+                observe(path, seconds, int(code))
+            except Exception:  # a metrics bug must never fail a DC call
+                log.exception("dc.observer_failed", path=path)
 
     def _exchange(
         self, method: str, path: str, body: JsonDict | None, session: str | None, deadline: float

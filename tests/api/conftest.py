@@ -7,9 +7,9 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from api.app import create_app
 from api.services import ApiServices
 from app.assembly import RunningBroker
+from app.webapp import broker_app
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,7 +22,7 @@ def services(running: RunningBroker) -> ApiServices:
 @pytest.fixture
 def client(services: ApiServices) -> falcon.testing.TestClient:
     """A TestClient whose requests come from loopback (the station ``local``)."""
-    return falcon.testing.TestClient(create_app(services), headers={"Host": "localhost"})
+    return falcon.testing.TestClient(broker_app(services), headers={"Host": "localhost"})
 
 
 def call(

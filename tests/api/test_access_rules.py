@@ -10,10 +10,10 @@ import falcon.testing
 import pykka
 import pytest
 
-from api.app import create_app
 from api.auth import bare_host
 from api.services import ApiServices, token_hash
 from app.assembly import RunningBroker, assemble
+from app.webapp import broker_app
 from broker import config
 
 EVIL = "https://evil.example"
@@ -30,7 +30,7 @@ def tokened(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
         for s in base.stations
     )
     broker = assemble(dataclasses.replace(base, data_dir=tmp_path, stations=stations))
-    yield falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
+    yield falcon.testing.TestClient(broker_app(ApiServices(broker)), headers={"Host": "localhost"})
     broker.close()
     pykka.ActorRegistry.stop_all()
 
@@ -124,7 +124,7 @@ def test_a_name_in_the_configuration_is_one_of_the_brokers_own(tmp_path: Path) -
     named = dataclasses.replace(base, data_dir=tmp_path, names=("Reader-Host.clinic.example",))
     broker = assemble(named)
     try:
-        client = falcon.testing.TestClient(create_app(ApiServices(broker)))
+        client = falcon.testing.TestClient(broker_app(ApiServices(broker)))
         status = "/api/common/v1/Status"
         for host in ("reader-host.clinic.example", "reader-host.clinic.example:5066"):
             assert client.simulate_get(status, headers={"Host": host}).status_code == 200

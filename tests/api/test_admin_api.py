@@ -12,9 +12,9 @@ import falcon.testing
 import pykka
 import pytest
 
-from api.app import create_app
 from api.services import ApiServices, token_hash
 from app.assembly import RunningBroker, assemble
+from app.webapp import broker_app
 from broker import config
 from tests.api.conftest import call
 
@@ -48,7 +48,7 @@ def broker(tmp_path: Path) -> Iterator[RunningBroker]:
 
 @pytest.fixture
 def admin(broker: RunningBroker) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
+    return falcon.testing.TestClient(broker_app(ApiServices(broker)), headers={"Host": "localhost"})
 
 
 def _ok(client: falcon.testing.TestClient, method: str, path: str, **kw: Any) -> Any:

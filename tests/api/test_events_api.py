@@ -15,22 +15,19 @@ import pykka
 import pytest
 
 from actors.messages import Context
-from api.app import create_app
 from api.openapi import build_document
 from api.resources.events import (
-    KEEPALIVE_KEY,
-    LIMIT_KEY,
     QUEUE_SIZE,
-    STREAMS_KEY,
     EventStream,
     StreamSlots,
 )
 from api.services import ApiServices, token_hash
-from app import sim_control
 from app.assembly import RunningBroker, assemble
+from app.webapp import broker_app
 from broker import config
 from broker.rules import Function
 from broker.state import BoardEvent, StateBoard
+from nhi_kit import sim_control
 from web.server import HttpServer
 
 PATH = "/api/events/v1"
@@ -55,15 +52,15 @@ def broker(tmp_path: Path) -> Iterator[RunningBroker]:
 
 def serve(broker: RunningBroker, **extras: Any) -> tuple[HttpServer, ApiServices]:
     """The whole API on a real waitress server (plain HTTP, loopback)."""
-    services = ApiServices(broker, extras=dict(extras))
-    server = HttpServer(create_app(services))
+    services = ApiServices(broker, **extras)
+    server = HttpServer(broker_app(services))
     server.start()
     return server, services
 
 
 @pytest.fixture
 def server(broker: RunningBroker) -> Iterator[HttpServer]:
-    running, _ = serve(broker, **{KEEPALIVE_KEY: 0.2})  # hung-up streams end quickly
+    running, _ = serve(broker, keepalive=0.2)  # hung-up streams end quickly
     yield running
     running.stop()
 
@@ -182,7 +179,9 @@ def test_state_changes_and_restarts_of_the_station_arrive(
 def test_every_event_sent_is_what_the_openapi_document_describes(
     broker: RunningBroker, server: HttpServer
 ) -> None:
-    document = build_document(ApiServices(broker))
+    services = ApiServices(broker)
+    broker_app(services)  # what the mounted modules describe goes into services.docs
+    document = build_document(services)
     content = document["paths"][PATH]["get"]["responses"]["200"]["content"]
     schema = content["text/event-stream"]["schema"]
     stream = Stream(server)
@@ -224,7 +223,7 @@ def test_a_station_sees_its_own_readers_only(broker: RunningBroker, server: Http
 
 
 def test_keepalive_comments_flow_while_nothing_happens(broker: RunningBroker) -> None:
-    server, _ = serve(broker, **{KEEPALIVE_KEY: 0.05})
+    server, _ = serve(broker, keepalive=0.05)
     stream = Stream(server)
     try:
         stream.next()
@@ -239,8 +238,9 @@ def test_keepalive_comments_flow_while_nothing_happens(broker: RunningBroker) ->
 
 
 def test_streams_are_capped_and_a_closed_one_frees_its_slot(broker: RunningBroker) -> None:
-    server, services = serve(broker, **{LIMIT_KEY: 1, KEEPALIVE_KEY: 0.05})
-    slots = services.extras[STREAMS_KEY]
+    server, services = serve(broker, max_streams=1, keepalive=0.05)
+    slots = services.streams
+    assert slots is not None
     assert isinstance(slots, StreamSlots)
     first = Stream(server)
     try:

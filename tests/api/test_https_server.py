@@ -23,11 +23,11 @@ import falcon.testing
 import pykka
 import pytest
 
-from api.app import BODY_LIMIT, create_app
-from api.resources import events
-from api.serve import RunningServer, start
+from api.app import BODY_LIMIT
 from api.services import ApiServices
 from app.assembly import SimKit
+from app.serve import RunningServer, start
+from app.webapp import broker_app
 from broker import config
 from broker import logging as broker_logging
 from broker.codes import Code
@@ -308,7 +308,7 @@ def test_a_body_over_64_kib_is_413(server: RunningServer) -> None:
 
 def test_a_caller_off_this_machine_without_a_token_is_401(server: RunningServer) -> None:
     client = falcon.testing.TestClient(
-        create_app(ApiServices(server.broker)), headers={"Host": "localhost"}
+        broker_app(ApiServices(server.broker)), headers={"Host": "localhost"}
     )
     answer = client.simulate_get("/api/common/v1/Status", json={}, remote_addr="192.0.2.7")
     assert answer.status_code == 401
@@ -372,7 +372,8 @@ def test_the_brokers_own_names_are_served(server: RunningServer, host: str) -> N
 
 
 def test_a_closed_event_stream_frees_its_slot_within_two_seconds(server: RunningServer) -> None:
-    slots = server.services.extras[events.STREAMS_KEY]
+    slots = server.services.streams
+    assert slots is not None
     parsed = urllib.parse.urlsplit(server.url)
     with (
         socket.create_connection((parsed.hostname or "", parsed.port or 0), timeout=30) as raw,
@@ -394,7 +395,8 @@ def test_status_answers_while_calls_wait_on_a_slow_dc_and_streams_are_open(
     streams = [HisClient(server.url, unverified()) for _ in range(4)]
     for stream in streams:
         stream.open_stream("/api/events/v1")
-    slots = server.services.extras[events.STREAMS_KEY]
+    slots = server.services.streams
+    assert slots is not None
     assert slots.wait_for(4, 10.0)
     waiting = [
         threading.Thread(target=HisClient(server.url, unverified()).send, args=(m, p, b"{}"))

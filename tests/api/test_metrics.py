@@ -205,12 +205,12 @@ def test_open_event_streams_are_a_gauge(client: falcon.testing.TestClient) -> No
 def test_dc_client_tells_its_observer_of_every_exchange(services: ApiServices) -> None:
     seen: list[tuple[str, float, int]] = []
     dc = services.broker.dc
-    dc.observe = lambda path, seconds, code: seen.append((path, seconds, code))
+    dc.add_observer(lambda path, seconds, code: seen.append((path, seconds, code)))
     dc.server_time()
     assert [(p, c) for p, _, c in seen] == [("/dc/v1/time", 0)]
     assert seen[0][1] > 0
     down = DcClient(DcConfig("https://127.0.0.1:9", timeout=1.0))
-    down.observe = lambda path, seconds, code: seen.append((path, seconds, code))
+    down.add_observer(lambda path, seconds, code: seen.append((path, seconds, code)))
     with pytest.raises(DcError):
         down.server_time()
     # idempotent: tried twice, both seen
@@ -221,7 +221,7 @@ def test_a_failing_observer_does_not_fail_the_dc_call(services: ApiServices) -> 
     def broken(path: str, seconds: float, code: int) -> None:
         raise RuntimeError("metrics bug")
 
-    services.broker.dc.observe = broken
+    services.broker.dc.add_observer(broken)
     assert services.broker.dc.server_time()
 
 

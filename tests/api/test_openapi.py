@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 import threading
 import tomllib
@@ -17,7 +16,7 @@ import jsonschema
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
-from api.app import RESOURCE_MODULES, create_app
+from api import console, metrics, openapi
 from api.docs import COMMON_DOCS, PathDoc
 from api.openapi import (
     INDEX_PATH,
@@ -28,9 +27,12 @@ from api.openapi import (
     collect_docs,
     route_codes,
 )
+from api.resources import admin, events, settings
 from api.routes import ROUTES
 from api.services import ApiServices
+from app.webapp import broker_app
 from broker.codes import Code
+from nhi_kit import sim_api
 from tests.api.conftest import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +51,8 @@ def document(client: falcon.testing.TestClient) -> dict[str, Any]:
 
 
 def module_docs() -> Iterator[PathDoc]:
-    """``DOCS`` of every resource module that exists, read directly."""
-    for name in RESOURCE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
+    """``DOCS`` of every module the sim profile's app mounts, read directly."""
+    for module in (settings, admin, events, metrics, sim_api, openapi, console):
         yield from getattr(module, "DOCS", ())
 
 
@@ -304,7 +302,7 @@ class QuietHandler(WSGIRequestHandler):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
 def test_swagger_ui_renders_every_operation_offline_in_a_browser(services: ApiServices) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    server = make_server("127.0.0.1", 0, create_app(services), handler_class=QuietHandler)
+    server = make_server("127.0.0.1", 0, broker_app(services), handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{server.server_port}"
     remote: list[str] = []

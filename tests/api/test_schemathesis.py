@@ -28,10 +28,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
 from api.openapi import OPENAPI_PATH
 from api.services import ApiServices, token_hash
 from app.assembly import assemble
+from app.webapp import broker_app
 from broker import config
 
 ADMIN_TOKEN = "schemathesis-admin-token"
@@ -86,7 +86,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     )
     broker = assemble(profile)
     try:
-        app = create_app(ApiServices(broker, call_timeout=5.0))
+        app = broker_app(ApiServices(broker, call_timeout=5.0))
         schema = schemathesis.openapi.from_wsgi(OPENAPI_PATH, app)
         yield Api(
             schema.exclude(path=list(EXCLUDED_PATHS)),

@@ -12,12 +12,12 @@ import falcon.testing
 import pykka
 import pytest
 
-from api.app import create_app
 from api.services import ApiServices, token_hash
-from app import sim_control
 from app.assembly import RunningBroker, assemble
+from app.webapp import broker_app
 from broker import config
 from broker.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit import sim_control
 from tests.api.conftest import call
 
 S = "/api/settings/v1"
@@ -294,7 +294,7 @@ def with_desk2_token(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
         for s in base.stations
     )
     broker = assemble(dataclasses.replace(base, data_dir=tmp_path / "d2", stations=stations))
-    yield falcon.testing.TestClient(create_app(ApiServices(broker)), headers={"Host": "localhost"})
+    yield falcon.testing.TestClient(broker_app(ApiServices(broker)), headers={"Host": "localhost"})
     broker.close()
     pykka.ActorRegistry.stop_all()
 
@@ -320,7 +320,7 @@ def test_settings_survive_a_broker_restart(tmp_path: Path) -> None:
     first = assemble(profile)
     try:
         client = falcon.testing.TestClient(
-            create_app(ApiServices(first)), headers={"Host": "localhost"}
+            broker_app(ApiServices(first)), headers={"Host": "localhost"}
         )
         call(client, "POST", f"{S}/Cors/Add", {"host": "www.nhi.gov.tw"})
         call(client, "POST", f"{S}/PcscReaderReader/SetDefault", {"readerName": "Virtual Reader 4"})
@@ -331,7 +331,7 @@ def test_settings_survive_a_broker_restart(tmp_path: Path) -> None:
     second = assemble(profile)
     try:
         client = falcon.testing.TestClient(
-            create_app(ApiServices(second)), headers={"Host": "localhost"}
+            broker_app(ApiServices(second)), headers={"Host": "localhost"}
         )
         assert call(client, "GET", f"{S}/Cors/Get")["hosts"] == ["www.nhi.gov.tw"]
         default = call(client, "POST", f"{S}/PcscReaderReader/GetDefault")["readerName"]

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import falcon.testing
 import pytest
 
-from api.app import create_app
 from api.services import ApiServices
 from app.assembly import RunningBroker
+from app.webapp import broker_app
 from broker.state import HcStatus, StationState
 from tests.api.conftest import call
 
@@ -208,7 +208,7 @@ def test_a_bad_contract_change_is_1704(
 def test_the_sim_api_is_absent_without_a_kit(running: RunningBroker) -> None:
     hardware_like = dataclasses.replace(running, kit=None)
     client = falcon.testing.TestClient(
-        create_app(ApiServices(hardware_like)), headers={"Host": "localhost"}
+        broker_app(ApiServices(hardware_like)), headers={"Host": "localhost"}
     )
     for path in ("Cards", "Readers", "Insert"):
         assert client.simulate_get(f"{SIM}/{path}").status_code == 404

@@ -11,10 +11,10 @@ import falcon.testing
 import pykka
 import pytest
 
-from api.app import create_app
-from api.gate import GATE_KEY, StationGate
+from api.gate import StationGate
 from api.services import ApiServices, token_hash
 from app.assembly import RunningBroker, assemble
+from app.webapp import broker_app
 from broker import config
 
 DESK2 = {"Authorization": "Bearer desk2-token-for-tests"}
@@ -42,13 +42,14 @@ def test_a_station_past_its_cap_is_refused_while_others_and_version_are_served(
     broker: RunningBroker,
 ) -> None:
     services = ApiServices(broker, station_calls=1)
-    client = falcon.testing.TestClient(create_app(services), headers={"Host": "localhost"})
+    client = falcon.testing.TestClient(broker_app(services), headers={"Host": "localhost"})
     for headers in ({}, DESK2):
         answer = client.simulate_post("/api/common/v1/Initial", json=CLOUD_SAM, headers=headers)
         assert answer.json["statusCode"] == 0
     assert broker.kit is not None
     broker.kit.dc.set_faults(latency_ms=1500)
-    gate = services.extras[GATE_KEY]
+    gate = services.gate
+    assert gate is not None
     assert isinstance(gate, StationGate)
     slow = threading.Thread(target=client.simulate_get, args=(READER_TIME,))
     slow.start()

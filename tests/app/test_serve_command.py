@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from api.serve import StartupRefusedError, check_exposure
+from app.serve import StartupRefusedError, check_exposure
 from broker import config
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"

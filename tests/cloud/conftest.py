@@ -14,9 +14,9 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from api.app import create_app
 from api.services import ApiServices
 from app.assembly import RunningBroker
+from app.webapp import broker_app
 from nhi_kit.cloud.cloud import ENDPOINTS, Cloud
 from nhi_kit.cloud.server import CloudSimulator
 from nhi_kit.cloud.store import CloudStore
@@ -79,7 +79,7 @@ class Broker:
     def __init__(self, running: RunningBroker) -> None:
         self.running = running
         self._client = falcon.testing.TestClient(
-            create_app(ApiServices(running)), headers={"Host": "localhost"}
+            broker_app(ApiServices(running)), headers={"Host": "localhost"}
         )
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -28,11 +28,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from api.app import create_app
 from api.pools import drain_seconds, pools
-from api.serve import certificate_paths
 from api.services import ApiServices
 from app.assembly import RunningBroker
+from app.serve import certificate_paths
+from app.webapp import broker_app
 from web.haproxy import Limits
 from web.https import HttpsServer
 
@@ -58,7 +58,7 @@ def services(running: RunningBroker) -> ApiServices:
 @pytest.fixture
 def app(services: ApiServices) -> falcon.App[Any, Any]:
     """The whole API, the console included."""
-    return create_app(services)
+    return broker_app(services)
 
 
 def unverified() -> ssl.SSLContext:

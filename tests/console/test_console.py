@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from api.app import create_app
 from api.services import ApiServices
+from app.webapp import broker_app
 from broker.emulators.cloud_sam_files import kit_cloud_sam
 from tests.console.conftest import BrowserErrors, LiveServer, PageFactory, shoot
 
@@ -418,8 +418,8 @@ def test_without_the_event_stream_the_header_polls_the_status(
     services: ApiServices, open_page: PageFactory, errors: BrowserErrors
 ) -> None:
     errors.allow(r"/api/events/v1")  # every stream refused: 503
-    services.extras["events.max_streams"] = 0
-    polled = LiveServer(create_app(services), services)
+    services.max_streams = 0
+    polled = LiveServer(broker_app(services), services)
     try:
         page = open_page(f"{polled.url}/console")
         expect(indicator(page, "page")).to_contain_text("已連接")

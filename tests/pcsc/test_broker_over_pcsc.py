@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 import pytest
 
-from api.serve import RunningServer, start
+from app.serve import RunningServer, start
 from broker import config
 from broker.emulators.cloud_sam_files import kit_cloud_sam
 from broker.emulators.kit import CardKit

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +83,48 @@ def test_no_product_module_imports_the_kit() -> None:
                 continue
             kit = sorted(n for n in names if n.startswith(KIT) or n in ("broker.emulators",))
             assert not kit, f"{file} imports the kit: {kit}"
+
+
+ALLOWED = {  # who may import whom: the composition root on top, the kit beside the product
+    "app": {"api", "actors", "broker", "web", "kit"},
+    "api": {"actors", "broker", "web"},
+    "actors": {"broker"},
+    "broker": set(),
+    "web": {"broker"},
+    "kit": {"api", "broker", "web"},
+}
+
+
+def _graph_module() -> Any:
+    spec = importlib.util.spec_from_file_location("import_graph", ROOT / "scripts/import-graph.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_import_graph_points_one_way_and_has_no_cycle() -> None:
+    graph_module = _graph_module()
+    graph = graph_module.edges()
+    for part, imported in graph.items():
+        assert imported <= ALLOWED[part], f"{part} imports {sorted(imported - ALLOWED[part])}"
+    assert graph_module.cycle(graph) is None
+
+
+def test_only_the_composition_root_imports_the_kit() -> None:
+    graph = _graph_module().edges()
+    assert {part for part, imported in graph.items() if "kit" in imported} == {"app"}
+
+
+def test_the_graph_script_prints_the_graph_and_says_it_is_acyclic() -> None:
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/import-graph.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.stdout.splitlines()[-1] == "acyclic"
+    assert shown.stdout.startswith("app     → actors, api, broker, kit, web")

@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.assembly import RunningBroker, SimKit
 from broker.config import LOCAL
 from broker.emulators.card import CardEmulator
 from broker.emulators.dc.simulator import Contract, DcRefusedError
@@ -21,6 +20,7 @@ from broker.errors import InvalidParameterError
 from broker.transport.serial_frames import Slot
 from nhi_kit.cloud.cloud import ENDPOINTS
 from nhi_kit.cloud.server import CloudSimulator
+from nhi_kit.sim_kit import KitBroker, SimKit
 
 ROLES = {Slot.SAM: "sam", Slot.HPC: "hpc", Slot.HC: "hc"}
 MAX_LATENCY_MS = 60_000
@@ -42,14 +42,14 @@ class SimReader:
         return {"name": self.name, "station": self.station, "role": self.role, "card": self.card}
 
 
-def kit_of(broker: RunningBroker) -> SimKit:
+def kit_of(broker: KitBroker) -> SimKit:
     """The broker's virtual kit; refused outside the sim profile."""
     if broker.kit is None:
         raise InvalidParameterError("this broker has no virtual kit (sim profile only)")
     return broker.kit
 
 
-def cards(broker: RunningBroker) -> list[dict[str, Any]]:
+def cards(broker: KitBroker) -> list[dict[str, Any]]:
     """Every kit card with its data, PIN and PUK included."""
     return [
         {"id": card.id, "kind": card.kind, "fields": card.fields}
@@ -57,7 +57,7 @@ def cards(broker: RunningBroker) -> list[dict[str, Any]]:
     ]
 
 
-def readers(broker: RunningBroker) -> list[SimReader]:
+def readers(broker: KitBroker) -> list[SimReader]:
     """The in-process readers, then each serial reader's SAM, HPC and HC slots."""
     kit = kit_of(broker)
     found = [
@@ -75,7 +75,7 @@ def readers(broker: RunningBroker) -> list[SimReader]:
     return found
 
 
-def insert(broker: RunningBroker, reader: str, card_id: str) -> None:
+def insert(broker: KitBroker, reader: str, card_id: str) -> None:
     """Put a kit card in a reader (a card already there is pulled out first)."""
     kit = kit_of(broker)
     if card_id not in kit.cards.ids():
@@ -92,14 +92,14 @@ def insert(broker: RunningBroker, reader: str, card_id: str) -> None:
         place.insert(kit.cards.card(card_id))
 
 
-def remove(broker: RunningBroker, reader: str) -> None:
+def remove(broker: KitBroker, reader: str) -> None:
     """Pull the card out of a reader (nothing happens if it is empty)."""
     kit = kit_of(broker)
     with _moving:
         _place(kit, reader).remove()
 
 
-def virtual_hc_token(broker: RunningBroker, card_id: str) -> str:
+def virtual_hc_token(broker: KitBroker, card_id: str) -> str:
     """A fresh QR token for the health-card holder ``card_id`` (what the phone shows)."""
     kit = kit_of(broker)
     if card_id not in {c.id for c in kit.cards.listing() if c.kind == "hc"}:
@@ -107,7 +107,7 @@ def virtual_hc_token(broker: RunningBroker, card_id: str) -> str:
     return kit.dc.dc.issue_token(card_id)
 
 
-def pin_pad(broker: RunningBroker, reader: str, pin: str | None, cancel: bool) -> None:
+def pin_pad(broker: KitBroker, reader: str, pin: str | None, cancel: bool) -> None:
     """Type on (or cancel) an emulated serial reader's PIN pad while a verification waits.
 
     Refused when the pad is not waiting: a PIN typed ahead would be taken by a
@@ -131,7 +131,7 @@ def pin_pad(broker: RunningBroker, reader: str, pin: str | None, cancel: bool) -
 
 
 def set_dc_fault(
-    broker: RunningBroker, latency_ms: int | None = None, down: bool | None = None
+    broker: KitBroker, latency_ms: int | None = None, down: bool | None = None
 ) -> dict[str, Any]:
     """Slow the data centre down or take it off the network; returns the faults in force."""
     kit = kit_of(broker)
@@ -145,7 +145,7 @@ def set_dc_fault(
     return kit.dc.set_faults(**changes)
 
 
-def set_vhc_verifications(broker: RunningBroker, count: int) -> int:
+def set_vhc_verifications(broker: KitBroker, count: int) -> int:
     """How often the simulated DC lets one QR token be verified (then 1525)."""
     kit = kit_of(broker)
     if not 1 <= count <= MAX_VHC_VERIFICATIONS:
@@ -156,7 +156,7 @@ def set_vhc_verifications(broker: RunningBroker, count: int) -> int:
 
 
 def set_cloud_fault(
-    broker: RunningBroker,
+    broker: KitBroker,
     latency_ms: int | None = None,
     down: bool | None = None,
     injection: tuple[str, int, int] | None = None,
@@ -179,19 +179,19 @@ def set_cloud_fault(
     return cloud.set_faults(latency_ms=latency_ms, down=down)
 
 
-def cloud_calls(broker: RunningBroker) -> list[dict[str, Any]]:
+def cloud_calls(broker: KitBroker) -> list[dict[str, Any]]:
     """The NHI cloud simulator's recent calls, newest first: time, endpoint, card, statusCode."""
     return _cloud(broker).cloud.recent_calls()
 
 
-def _cloud(broker: RunningBroker) -> CloudSimulator:
+def _cloud(broker: KitBroker) -> CloudSimulator:
     cloud = kit_of(broker).cloud
     if cloud is None:
         raise InvalidParameterError("this broker's kit has no cloud simulator")
     return cloud
 
 
-def set_contract(broker: RunningBroker, sam_id: str, state: str) -> None:
+def set_contract(broker: KitBroker, sam_id: str, state: str) -> None:
     """Change a SAM's contract at the simulated data centre."""
     kit = kit_of(broker)
     try:
@@ -245,7 +245,7 @@ def _place(kit: SimKit, reader: str) -> Place:
     raise InvalidParameterError(f"reader {_shown(reader)} is not a reader of the kit")
 
 
-def _pcsc_role(broker: RunningBroker, reader: str) -> str:
+def _pcsc_role(broker: KitBroker, reader: str) -> str:
     """What a station takes from this reader: health cards, HPCs, or either (``any``)."""
     default = broker.settings.default_pcsc_reader
     for station in broker.config.stations:

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import structlog
 
-from api.app import create_app
 from api.pools import drain_seconds, plain_threads, pools
-from api.resources import events
 from api.services import ApiServices
 from app.assembly import RunningBroker, assemble
 from app.sd_notify import SystemdNotifier
+from app.webapp import broker_app
 from broker.config import BrokerConfig
 from web.certificates import CertificateError, ensure_server_certificate
 from web.https import HttpsServer
@@ -33,6 +32,8 @@ from web.terminator import TerminatorError
 
 log = structlog.get_logger("api.serve")
 
+# Reader threads wake after every APDU and wait for the GIL behind whatever runs; a 1 ms
+# switch interval (default 5 ms) lets them take it sooner. The program's entry point sets it.
 SWITCH_INTERVAL = 0.001
 EXIT_REFUSED = 2  # the configuration may not be served as it is
 EXIT_FAILED = 1  # it could not be served (e.g. the port is taken)
@@ -107,8 +108,8 @@ class RunningServer:
             return
         self._stopped = True
         try:
-            streams = self.services.extras.get(events.STREAMS_KEY)
-            if isinstance(streams, events.StreamSlots):
+            streams = self.services.streams
+            if streams is not None:
                 streams.close_all()  # an open console must not hold the drain to its end
             self.server.stop(drain_seconds(self.services))
         finally:
@@ -122,9 +123,6 @@ def start(config: BrokerConfig) -> RunningServer:
     cannot be bound (the broker is closed again then).
     """
     check_exposure(config)
-    # Reader threads wake after every APDU and wait for the GIL behind whatever runs;
-    # a 1 ms switch interval (default 5 ms) lets them take it sooner.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     tls = certificate_paths(config.data_dir, names=config.names) if config.tls else None
     broker = assemble(config)
     services = ApiServices(broker)
@@ -148,7 +146,7 @@ def http_server(
     config: BrokerConfig, services: ApiServices, tls: tuple[Path, Path] | None
 ) -> HttpsServer | HttpServer:
     """The started server: HTTPS through HAProxy, or plain waitress on loopback."""
-    app = create_app(services)
+    app = broker_app(services)
     server: HttpsServer | HttpServer
     if tls is None:
         server = HttpServer(app, config.host, config.port, threads=plain_threads())

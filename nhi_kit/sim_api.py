@@ -2,7 +2,8 @@
 
 Mounted only when the broker has a kit, so these paths are 404 in the
 hardware profile. Test programs outside the project call these exact paths.
-The work itself is in ``app.sim_control``, shared with the console and tests.
+The work itself is in ``nhi_kit.sim_control``, shared with the console and tests. The
+composition root adds these routes to the Web API (``create_app``'s extensions).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 
 import falcon
 
+from api.app import Mount
 from api.docs import PathDoc, Schema
 from api.resources.functions import ok, read_body, validate
 from api.routes import body
 from api.services import ApiServices
-from app import sim_control
-from app.assembly import RunningBroker
 from broker.codes import Code
 from broker.errors import InvalidParameterError
+from nhi_kit import sim_control
+from nhi_kit.sim_kit import KitBroker
 
 PREFIX = "/api/sim/v1"
 TAG = "sim"
@@ -112,14 +114,14 @@ FAULTS: Schema = {
     "malformed": {"type": "boolean"},
 }
 
-Work = Callable[[RunningBroker, dict[str, Any]], dict[str, Any] | None]
+Work = Callable[[KitBroker, dict[str, Any]], dict[str, Any] | None]
 
 
 class SimResource:
     """One path of the control API: its schema and its work."""
 
-    def __init__(self, services: ApiServices, schema: Schema | None, work: Work) -> None:
-        self._services = services
+    def __init__(self, broker: KitBroker, schema: Schema | None, work: Work) -> None:
+        self._broker = broker
         self._schema = schema
         self._work = work
         setattr(self, "on_post" if schema is not None else "on_get", self._respond)
@@ -128,47 +130,47 @@ class SimResource:
         args = read_body(req)
         if self._schema is not None:
             validate(self._schema, args)
-        resp.media = ok(self._work(self._services.broker, args))
+        resp.media = ok(self._work(self._broker, args))
 
 
-def _cards(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+def _cards(broker: KitBroker, _args: dict[str, Any]) -> dict[str, Any]:
     return {"cards": sim_control.cards(broker)}
 
 
-def _readers(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+def _readers(broker: KitBroker, _args: dict[str, Any]) -> dict[str, Any]:
     return {"readers": [reader.as_dict() for reader in sim_control.readers(broker)]}
 
 
-def _insert(broker: RunningBroker, args: dict[str, Any]) -> None:
+def _insert(broker: KitBroker, args: dict[str, Any]) -> None:
     sim_control.insert(broker, args["reader"], args["card"])
 
 
-def _remove(broker: RunningBroker, args: dict[str, Any]) -> None:
+def _remove(broker: KitBroker, args: dict[str, Any]) -> None:
     sim_control.remove(broker, args["reader"])
 
 
-def _token(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+def _token(broker: KitBroker, args: dict[str, Any]) -> dict[str, Any]:
     return {"token": sim_control.virtual_hc_token(broker, args["card"])}
 
 
-def _fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+def _fault(broker: KitBroker, args: dict[str, Any]) -> dict[str, Any]:
     return sim_control.set_dc_fault(broker, args.get("latencyMs"), args.get("down"))
 
 
-def _dc_settings(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+def _dc_settings(broker: KitBroker, args: dict[str, Any]) -> dict[str, Any]:
     return {"vhcVerifications": sim_control.set_vhc_verifications(broker, args["vhcVerifications"])}
 
 
-def _pin_pad(broker: RunningBroker, args: dict[str, Any]) -> None:
+def _pin_pad(broker: KitBroker, args: dict[str, Any]) -> None:
     sim_control.pin_pad(broker, args["reader"], args.get("pin"), bool(args.get("cancel")))
 
 
-def _contract(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+def _contract(broker: KitBroker, args: dict[str, Any]) -> dict[str, Any]:
     sim_control.set_contract(broker, args["samId"], args["state"])
     return {"samId": args["samId"], "state": args["state"]}
 
 
-def _cloud_fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
+def _cloud_fault(broker: KitBroker, args: dict[str, Any]) -> dict[str, Any]:
     injection = None
     if "endpoint" in args or "statusCode" in args:
         if "endpoint" not in args or "statusCode" not in args:
@@ -177,7 +179,7 @@ def _cloud_fault(broker: RunningBroker, args: dict[str, Any]) -> dict[str, Any]:
     return sim_control.set_cloud_fault(broker, args.get("latencyMs"), args.get("down"), injection)
 
 
-def _cloud_calls(broker: RunningBroker, _args: dict[str, Any]) -> dict[str, Any]:
+def _cloud_calls(broker: KitBroker, _args: dict[str, Any]) -> dict[str, Any]:
     return {"calls": sim_control.cloud_calls(broker)}
 
 
@@ -196,12 +198,15 @@ PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
 )
 
 
-def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
-    """Add the control paths, in the sim profile only."""
-    if services.broker.kit is None:
-        return
-    for path, schema, work in PATHS:
-        app.add_route(f"{PREFIX}/{path}", SimResource(services, schema, work))
+def mounting(broker: KitBroker) -> Mount:
+    """The mount that adds the control paths for ``broker`` (a sim-profile broker)."""
+
+    def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
+        services.docs.extend(DOCS)
+        for path, schema, work in PATHS:
+            app.add_route(f"{PREFIX}/{path}", SimResource(broker, schema, work))
+
+    return mount
 
 
 INVALID = (int(Code.INVALID_PARAMETER),)
