@@ -29,12 +29,12 @@ from typing import Any
 import pykka
 
 from actors.messages import Context
-from app.assembly import RunningBroker, SimKit, assemble
-from app.serve import SWITCH_INTERVAL
 from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.config import BrokerConfig, SimConfig, StationConfig
 from broker.rules import Function
+from nhi_broker.assembly import RunningBroker, SimKit, assemble
+from nhi_broker.serve import SWITCH_INTERVAL
 
 TEST_CLOUD_SAM = "901000000047"
 STATUS_STATION = "desk2"  # uses the test cloud SAM in the sim profile

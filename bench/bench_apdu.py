@@ -20,19 +20,19 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from app.serve import SWITCH_INTERVAL
 from broker.apdu import ApduChannel, CommandApdu
 from broker.cards import commands as cmd
-from broker.emulators.card import CardEmulator
-from broker.emulators.kit import CardKit
-from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
-from broker.emulators.serial_reader import SerialReaderEmulator
-from broker.emulators.vpcd import VpcdBridge
 from broker.transport.base import CardConnection
 from broker.transport.local import LocalSlot
 from broker.transport.pcsc import PcscSlot
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
+from nhi_broker.serve import SWITCH_INTERVAL
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
+from nhi_kit.emulators.vpcd import VpcdBridge
 
 READ = CommandApdu.decode(cmd.HC_READ_PROFILE)
 SELECT = CommandApdu(cmd.CLA_ISO, cmd.Ins.SELECT, 0x04, 0x00, cmd.HC_AID)

@@ -22,13 +22,13 @@ from pathlib import Path
 import pykka
 
 from actors.messages import Context
-from app.assembly import assemble
-from app.serve import SWITCH_INTERVAL
 from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.rules import Function
 from broker.state import HcStatus, StateBoard, StationState
 from broker.transport.serial_frames import Slot
+from nhi_broker.assembly import assemble
+from nhi_broker.serve import SWITCH_INTERVAL
 
 GOAL_MS = 100.0
 

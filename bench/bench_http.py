@@ -51,16 +51,16 @@ from smartcard.scard import SCARD_LEAVE_CARD
 from smartcard.System import readers
 
 from api.pools import plain_threads, pools
-from app.serve import SWITCH_INTERVAL, RunningServer, certificate_paths, start
 from broker import config
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu
-from broker.emulators.card import CardEmulator
-from broker.emulators.kit import CardKit
-from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
-from broker.emulators.vpcd import VpcdBridge
 from broker.state import HcStatus
 from broker.transport.pcsc import PcscSlot
+from nhi_broker.serve import SWITCH_INTERVAL, RunningServer, certificate_paths, start
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
+from nhi_kit.emulators.vpcd import VpcdBridge
 from web.https import HttpsServer
 from web.server import HttpServer
 

@@ -46,9 +46,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.serve import start
 from broker import config
 from broker import logging as broker_logging
+from nhi_broker.serve import start
 
 STATUS = "/api/common/v1/Status"
 LAN_TOKEN = "bench-serving-lan-token"

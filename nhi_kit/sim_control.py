@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broker.config import LOCAL
-from broker.emulators.card import CardEmulator
-from broker.emulators.dc.simulator import Contract, DcRefusedError
-from broker.emulators.dc.tokens import MAX_USES
 from broker.errors import InvalidParameterError
 from broker.transport.serial_frames import Slot
 from nhi_kit.cloud.cloud import ENDPOINTS
 from nhi_kit.cloud.server import CloudSimulator
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.dc.simulator import Contract, DcRefusedError
+from nhi_kit.emulators.dc.tokens import MAX_USES
 from nhi_kit.sim_kit import KitBroker, SimKit
 
 ROLES = {Slot.SAM: "sam", Slot.HPC: "hpc", Slot.HC: "hc"}

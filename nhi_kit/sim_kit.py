@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from broker.config import BrokerConfig
-from broker.emulators.kit import CardKit
-from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.settings import Settings
 from broker.transport.local import LocalSlot
-from dcsim.server import DcSimulator
 from nhi_kit.cloud.server import CloudSimulator
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 
 
 @dataclass

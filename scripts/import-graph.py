@@ -3,9 +3,8 @@
     .venv/bin/python scripts/import-graph.py
 
 Parts: the composition root (app), the Web API (api), the actors, the domain
-(broker, without its emulators), HTTPS serving (web), and the virtual kit
-(broker.emulators, dcsim, nhi_kit). tests/unit/test_layers.py checks the same
-graph against the rules.
+(broker), HTTPS serving (web), and the virtual kit (nhi_kit).
+tests/unit/test_layers.py checks the same graph against the rules.
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "api", "actors", "broker", "web", "dcsim", "nhi_kit")
-KIT_MODULES = ("broker.emulators", "dcsim", "nhi_kit")
+PACKAGES = ("nhi_broker", "api", "actors", "broker", "web", "nhi_kit")
+KIT_MODULES = ("nhi_kit",)
 
 
 def part_of(module: str) -> str | None:
     """The part a module belongs to (None: not the repository's)."""
-    if module.startswith(KIT_MODULES) or module in ("broker.emulators",):
+    if module.startswith(KIT_MODULES):
         return "kit"
     top = module.split(".", maxsplit=1)[0]
     return top if top in PACKAGES else None
@@ -72,8 +71,8 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def main() -> int:
     graph = edges()
-    for part in ("app", "api", "actors", "broker", "web", "kit"):
-        print(f"{part:7} → {', '.join(sorted(graph.get(part, ()))) or '(nothing)'}")
+    for part in ("nhi_broker", "api", "actors", "broker", "web", "kit"):
+        print(f"{part:10} → {', '.join(sorted(graph.get(part, ()))) or '(nothing)'}")
     found = cycle(graph)
     print("acyclic" if found is None else "cycle: " + " → ".join(found))
     return 0 if found is None else 1

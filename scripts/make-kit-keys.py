@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from broker.emulators.people import HPCS, SAMS
+from nhi_kit.emulators.people import HPCS, SAMS
 
 OUT = Path(__file__).resolve().parent.parent / "broker" / "emulators" / "keys"
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pykka
 import pytest
 
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.cards.sam import SamSession
-from broker.emulators import dc_grant
-from broker.emulators.keys import rsa_key
-from broker.emulators.kit import CardKit
-from broker.emulators.pcscd import start_pcscd, stop_pcscd, vpcd_ready
 from broker.errors import TransportError
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_kit.emulators import dc_grant
+from nhi_kit.emulators.keys import rsa_key
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.pcscd import start_pcscd, stop_pcscd, vpcd_ready
 
 DcAuthenticate = Callable[[SamSession], None]
 SETTLE = 5.0  # seconds pcscd may take to see a card come or go (it polls vpcd every 0.4 s)

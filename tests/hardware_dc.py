@@ -11,9 +11,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from broker import config
-from broker.emulators.dc.simulator import DataCentre
-from broker.emulators.keys import ec_key
-from dcsim.server import DcSimulator
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.dc.simulator import DataCentre
+from nhi_kit.emulators.keys import ec_key
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-from broker.emulators.serial_reader import SerialReaderEmulator
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 
 
 class PadTypist:

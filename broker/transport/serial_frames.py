@@ -1,7 +1,7 @@
 """The NHI serial reader's wire format: frames, requests, responses. No I/O.
 
 Shared by the host transport (``broker.transport.serial``) and the reader
-emulator (``broker.emulators.serial_reader``); ``docs/serial-protocol.md``
+emulator (``nhi_kit.emulators.serial_reader``); ``docs/serial-protocol.md``
 describes every byte.
 
 Frame: ``STX | LEN (2, big-endian) | BODY | CRC (2) | ETX``, the CRC being

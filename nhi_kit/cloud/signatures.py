@@ -25,10 +25,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from broker.emulators.hc import LABEL_HC_DATA
-from broker.emulators.keys import derive_card_key, has_key, issuer_master, mac, rsa_key
-from broker.emulators.people import HEALTH_CARDS, HPCS, SAMS, HcPerson, HpcPerson, SamRecord
 from nhi_kit.cloud.codes import CloudCode, CloudRefusedError
+from nhi_kit.emulators.hc import LABEL_HC_DATA
+from nhi_kit.emulators.keys import derive_card_key, has_key, issuer_master, mac, rsa_key
+from nhi_kit.emulators.people import HEALTH_CARDS, HPCS, SAMS, HcPerson, HpcPerson, SamRecord
 
 CLIENT_RANDOM_LENGTH = 8
 SERVICE_TYPES = tuple(f"{n:02d}" for n in range(100))

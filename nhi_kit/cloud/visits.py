@@ -8,12 +8,12 @@ import secrets
 from typing import Any
 
 from broker import roc
-from broker.emulators.dc.tokens import TokenKeys, issue_token
-from broker.emulators.people import HEALTH_CARDS, HcPerson
 from nhi_kit.cloud.codes import CloudCode, CloudRefusedError
 from nhi_kit.cloud.context import World, b64, card_id, field_text, sign, visit_of
 from nhi_kit.cloud.reads import FEES
 from nhi_kit.cloud.signatures import Signed, text
+from nhi_kit.emulators.dc.tokens import TokenKeys, issue_token
+from nhi_kit.emulators.people import HEALTH_CARDS, HcPerson
 
 JsonDict = dict[str, Any]
 SUB_CODES = tuple(f"subCode{n}" for n in range(1, 6))

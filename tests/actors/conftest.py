@@ -11,12 +11,12 @@ import pykka
 import pytest
 
 from actors.messages import Context
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.codes import Code
 from broker.errors import BrokerError
 from broker.rules import Function
 from broker.state import StationState
+from nhi_broker.assembly import RunningBroker, assemble
 
 Call = Callable[..., dict[str, Any]]
 TIMEOUT = 10.0

@@ -21,15 +21,15 @@ from structlog.testing import capture_logs
 from actors.base import ActorUnavailableError
 from actors.hardware import BrokerSettings, Hardware, MonitorSpec
 from actors.supervisor import Supervisor
-from app.assembly import RunningBroker
 from broker import logging as broker_logging
 from broker.apdu import CommandApdu
 from broker.codes import Code
 from broker.config import RestartPolicy
 from broker.dc.client import DcClient, DcConfig
-from broker.emulators.card import CardEmulator
 from broker.rules import Function
 from broker.transport.base import SlotListener
+from nhi_broker.assembly import RunningBroker
+from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call, code_of
 
 WAIT = 10.0

@@ -15,14 +15,14 @@ from actors.messages import Context
 from actors.reader import Converse
 from actors.sam import GetSam
 from actors.station import Call
-from app.assembly import RunningBroker
 from broker.apdu import CommandApdu
 from broker.cards.sam import SamSession
 from broker.codes import Code
-from broker.emulators.card import CardEmulator
 from broker.errors import SecurityStatusError
 from broker.rules import Function
 from broker.state import HcStatus, SamStatus
+from nhi_broker.assembly import RunningBroker
+from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call as StationCall
 from tests.actors.conftest import code_of, make_call, state
 

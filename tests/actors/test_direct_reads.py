@@ -16,11 +16,11 @@ from actors.hc import GetHc, HcBasicData, HcLogout, HcPin
 from actors.hca import HcaBasicData
 from actors.messages import Context
 from actors.station import Call, direct
-from app.assembly import RunningBroker
 from broker.apdu import CommandApdu
-from broker.emulators.card import CardEmulator
 from broker.rules import HC_VERIFIED, Function
 from broker.state import HcaStatus, HcStatus
+from nhi_broker.assembly import RunningBroker
+from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call as StationCall
 from tests.actors.conftest import state
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.assembly import RunningBroker
 from broker.apdu import CommandApdu
 from broker.codes import Code
-from broker.emulators.card import CardEmulator
 from broker.rules import Function
 from broker.state import HcaStatus, HcStatus, StationState
 from broker.transport.serial_frames import Slot
+from nhi_broker.assembly import RunningBroker
+from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call, code_of, state
 
 WAIT = 5.0

@@ -16,7 +16,6 @@ from actors.hc import HcProof
 from actors.hca import HcaSign
 from actors.holder import RESET
 from actors.reader import CardResetError, Converse
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.codes import Code
 from broker.config import RestartPolicy
@@ -24,6 +23,7 @@ from broker.errors import BrokerError
 from broker.rules import Function
 from broker.state import HcaStatus, HcStatus
 from broker.transport.base import CardConnection
+from nhi_broker.assembly import RunningBroker, assemble
 from tests.actors.conftest import Call, make_call, state
 
 WAIT = 10.0

@@ -15,19 +15,19 @@ from typing import Any
 
 import pytest
 
-from app.assembly import RunningBroker, SimKit
 from broker.apdu import CommandApdu
 from broker.cards.commands import Ins
 from broker.codes import Code
-from broker.emulators.card import CardEmulator
-from broker.emulators.dc.hca import make_mobile_assertion
-from broker.emulators.dc.tokens import TokenKeys, issue_token
-from broker.emulators.hc import HcEmulator
-from broker.emulators.hpc import HpcEmulator
-from broker.emulators.people import HEALTH_CARDS, HPCS
 from broker.errors import PinBlockedError, WrongPinError
 from broker.rules import RULES, Function
 from broker.state import HcaStatus, HcaType, HcStatus, HcType, SamStatus, SamType
+from nhi_broker.assembly import RunningBroker, SimKit
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.dc.hca import make_mobile_assertion
+from nhi_kit.emulators.dc.tokens import TokenKeys, issue_token
+from nhi_kit.emulators.hc import HcEmulator
+from nhi_kit.emulators.hpc import HpcEmulator
+from nhi_kit.emulators.people import HEALTH_CARDS, HPCS
 from tests.actors.conftest import Call, code_of, state
 from tests.pin_pad import PadTypist
 

@@ -12,13 +12,13 @@ import pykka
 import pytest
 
 from actors.base import ActorUnavailableError
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.apdu import CommandApdu
 from broker.config import RestartPolicy
-from broker.emulators.card import CardEmulator
 from broker.rules import Function
 from broker.state import BoardEvent, HcStatus
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call, make_call, state
 
 WAIT = 10.0

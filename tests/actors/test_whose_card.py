@@ -29,10 +29,10 @@ from hypothesis.stateful import (
 from actors.hc import GetHc
 from actors.messages import Context
 from actors.reader import Probe
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.errors import BrokerError
 from broker.rules import Function as F  # noqa: N817 - the manual's functions, short
+from nhi_broker.assembly import RunningBroker, assemble
 
 STATION = "desk2"  # the test cloud SAM; health cards in Virtual Reader 2
 READER = "Virtual Reader 2"

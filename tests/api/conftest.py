@@ -8,8 +8,8 @@ import falcon.testing
 import pytest
 
 from api.services import ApiServices
-from app.assembly import RunningBroker
-from app.webapp import broker_app
+from nhi_broker.assembly import RunningBroker
+from nhi_broker.webapp import broker_app
 
 LOOPBACK = "127.0.0.1"
 

@@ -12,9 +12,9 @@ import pytest
 
 from api.auth import bare_host
 from api.services import ApiServices, token_hash
-from app.assembly import RunningBroker, assemble
-from app.webapp import broker_app
 from broker import config
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.webapp import broker_app
 
 EVIL = "https://evil.example"
 DESK2_TOKEN = "desk2-token-for-tests"

@@ -13,9 +13,9 @@ import pykka
 import pytest
 
 from api.services import ApiServices, token_hash
-from app.assembly import RunningBroker, assemble
-from app.webapp import broker_app
 from broker import config
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.webapp import broker_app
 from tests.api.conftest import call
 
 ADMIN = "admin-secret"

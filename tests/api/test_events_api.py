@@ -22,11 +22,11 @@ from api.resources.events import (
     StreamSlots,
 )
 from api.services import ApiServices, token_hash
-from app.assembly import RunningBroker, assemble
-from app.webapp import broker_app
 from broker import config
 from broker.rules import Function
 from broker.state import BoardEvent, StateBoard
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.webapp import broker_app
 from nhi_kit import sim_control
 from web.server import HttpServer
 

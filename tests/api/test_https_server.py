@@ -25,14 +25,14 @@ import pytest
 
 from api.app import BODY_LIMIT
 from api.services import ApiServices
-from app.assembly import SimKit
-from app.serve import RunningServer, start
-from app.webapp import broker_app
 from broker import config
 from broker import logging as broker_logging
 from broker.codes import Code
 from broker.state import HcStatus
 from broker.transport.serial_frames import Slot
+from nhi_broker.assembly import SimKit
+from nhi_broker.serve import RunningServer, start
+from nhi_broker.webapp import broker_app
 from tests.conftest import SETTLE
 from tests.pin_pad import PadTypist
 

@@ -30,8 +30,8 @@ from api.openapi import (
 from api.resources import admin, events, settings
 from api.routes import ROUTES
 from api.services import ApiServices
-from app.webapp import broker_app
 from broker.codes import Code
+from nhi_broker.webapp import broker_app
 from nhi_kit import sim_api
 from tests.api.conftest import call
 

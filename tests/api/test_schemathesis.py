@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (
 
 from api.openapi import OPENAPI_PATH
 from api.services import ApiServices, token_hash
-from app.assembly import assemble
-from app.webapp import broker_app
 from broker import config
+from nhi_broker.assembly import assemble
+from nhi_broker.webapp import broker_app
 
 ADMIN_TOKEN = "schemathesis-admin-token"
 # The kit's test cloud SAM (the formal one, 0…, refuses the kit's test cards: 1003)

@@ -13,11 +13,11 @@ import pykka
 import pytest
 
 from api.services import ApiServices, token_hash
-from app.assembly import RunningBroker, assemble
-from app.webapp import broker_app
 from broker import config
-from broker.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.webapp import broker_app
 from nhi_kit import sim_control
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from tests.api.conftest import call
 
 S = "/api/settings/v1"

@@ -9,9 +9,9 @@ import falcon.testing
 import pytest
 
 from api.services import ApiServices
-from app.assembly import RunningBroker
-from app.webapp import broker_app
 from broker.state import HcStatus, StationState
+from nhi_broker.assembly import RunningBroker
+from nhi_broker.webapp import broker_app
 from tests.api.conftest import call
 
 SIM = "/api/sim/v1"

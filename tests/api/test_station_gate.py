@@ -13,9 +13,9 @@ import pytest
 
 from api.gate import StationGate
 from api.services import ApiServices, token_hash
-from app.assembly import RunningBroker, assemble
-from app.webapp import broker_app
 from broker import config
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.webapp import broker_app
 
 DESK2 = {"Authorization": "Bearer desk2-token-for-tests"}
 CLOUD_SAM = {"name": "901000000047"}

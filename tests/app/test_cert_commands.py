@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from app.serve import certificate_paths
+from nhi_broker.serve import certificate_paths
 from tests.serving import NHI_BROKER, sim_config_with_names
 from web.certificates import RENEW_BEFORE, SERVER_VALIDITY, ensure_server_certificate
 

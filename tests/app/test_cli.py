@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from broker import config
-from broker.emulators.kit import CardKit
+from nhi_kit.emulators.kit import CardKit
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
 
@@ -112,7 +112,7 @@ def test_a_log_level_after_the_command_is_checked_too() -> None:
 PROBE = """
 import sys
 import structlog
-from app.cli import main
+from nhi_broker.cli import main
 main(sys.argv[1:])
 structlog.get_logger("probe").debug("probe.debug")
 structlog.get_logger("probe").info("probe.info")

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from app.serve import StartupRefusedError, check_exposure
 from broker import config
+from nhi_broker.serve import StartupRefusedError, check_exposure
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
 TOKEN_LINE = re.compile(r'^(admin_)?token_sha256 = "([0-9a-f]{64})"$')

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from app.service import ServiceError, packaged, require_reachable
+from nhi_broker.service import ServiceError, packaged, require_reachable
 from tests.serving import NHI_BROKER
 from web.certificates import make_self_signed
 

@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.assembly import RunningBroker, assemble
 from broker import config
 from broker.cloud_sam import CloudSamFileError
 from broker.codes import Code
-from broker.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from tests.hardware_dc import configured_dc, without_trust
 
 TEST_CLOUD_SAM = "901000000047"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from broker.cards.sam import SamSession
-from broker.emulators.kit import CardKit
 from broker.transport.local import LocalSlot
+from nhi_kit.emulators.kit import CardKit
 from tests.cards.rigs import LocalRig, PcscRig, Rig, SerialRig
 from tests.conftest import DcAuthenticate
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from broker.emulators.card import CardEmulator
-from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS
-from broker.emulators.serial_reader import SerialReaderEmulator
-from broker.emulators.vpcd import VpcdBridge
 from broker.transport.base import CardSlot
 from broker.transport.local import LocalSlot
 from broker.transport.pcsc import PcscSlot
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
+from nhi_kit.emulators.vpcd import VpcdBridge
 from tests.conftest import SETTLE
 
 

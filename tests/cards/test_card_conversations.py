@@ -17,9 +17,9 @@ from broker.cards.hpc import HpcSession
 from broker.cards.records import HcProfile
 from broker.cards.sam import SamSession
 from broker.codes import Code
-from broker.emulators.hpc import HpcEmulator
-from broker.emulators.kit import CardKit
-from broker.emulators.pki import root_certificate
+from nhi_kit.emulators.hpc import HpcEmulator
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.pki import root_certificate
 from tests.cards.rigs import Rig
 
 MANUAL_PATIENT = "900000000711"

@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from broker import errors
 from broker.cards.records import Environment, SamIdentity
 from broker.cards.sam import SamSession
-from broker.emulators import dc_grant
-from broker.emulators.keys import rsa_key
-from broker.emulators.kit import CardKit
 from broker.transport.local import LocalSlot
+from nhi_kit.emulators import dc_grant
+from nhi_kit.emulators.keys import rsa_key
+from nhi_kit.emulators.kit import CardKit
 from tests.conftest import DcAuthenticate
 
 PHYSICAL_TEST_SAM = "900000000101"

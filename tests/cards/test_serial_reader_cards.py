@@ -11,10 +11,10 @@ from broker import errors
 from broker.cards.hc import HealthCardSession
 from broker.cards.hpc import HpcSession
 from broker.cards.sam import SamSession
-from broker.emulators.kit import CardKit
-from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.transport.serial import SerialConnection, SerialReader
 from broker.transport.serial_frames import Command, Slot
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 from tests.conftest import DcAuthenticate
 
 WAIT = 5.0

@@ -15,8 +15,8 @@ import falcon.testing
 import pytest
 
 from api.services import ApiServices
-from app.assembly import RunningBroker
-from app.webapp import broker_app
+from nhi_broker.assembly import RunningBroker
+from nhi_broker.webapp import broker_app
 from nhi_kit.cloud.cloud import ENDPOINTS, Cloud
 from nhi_kit.cloud.server import CloudSimulator
 from nhi_kit.cloud.store import CloudStore

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.assembly import RunningBroker
+from nhi_broker.assembly import RunningBroker
 from nhi_kit.cloud.codes import CloudCode
 from tests.cloud.conftest import Broker, CloudClient, body_of, start_cloud_sam_station
 

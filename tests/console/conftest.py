@@ -30,9 +30,9 @@ from playwright.sync_api import (
 
 from api.pools import drain_seconds, pools
 from api.services import ApiServices
-from app.assembly import RunningBroker
-from app.serve import certificate_paths
-from app.webapp import broker_app
+from nhi_broker.assembly import RunningBroker
+from nhi_broker.serve import certificate_paths
+from nhi_broker.webapp import broker_app
 from web.haproxy import Limits
 from web.https import HttpsServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from app.assembly import RunningBroker
+from nhi_broker.assembly import RunningBroker
 from tests.cloud.conftest import Broker, CloudClient, body_of, start_cloud_sam_station
 from tests.console.conftest import shoot
 

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from api.services import ApiServices
-from app.webapp import broker_app
-from broker.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_broker.webapp import broker_app
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from tests.console.conftest import BrowserErrors, LiveServer, PageFactory, shoot
 
 LIVE = 1000  # ms: the header follows the broker within a second

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from broker.dc.client import DcClient, DcConfig
-from broker.emulators.dc.simulator import DataCentre
-from dcsim.server import DcSimulator
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.dc.simulator import DataCentre
 
 
 class FakeClock:

@@ -6,7 +6,7 @@ import pytest
 
 from broker.codes import Code
 from broker.dc.client import DcClient, DcConfig, DcError
-from dcsim.server import DcSimulator
+from nhi_kit.dcsim.server import DcSimulator
 
 
 def _code_of(call: object) -> Code:

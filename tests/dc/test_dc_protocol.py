@@ -17,14 +17,14 @@ from broker.codes import Code
 from broker.dc.authentication import authenticate_sam, verify_hpc_certificate
 from broker.dc.client import DcClient, DcError
 from broker.dc.records import DcSession
-from broker.emulators.dc.hca import make_mobile_assertion
-from broker.emulators.dc.simulator import Contract
-from broker.emulators.dc.tokens import TokenKeys, issue_token, seal
-from broker.emulators.keys import ec_key
-from broker.emulators.kit import CardKit
-from broker.emulators.people import HEALTH_CARDS, HPCS
 from broker.transport.local import LocalSlot
-from dcsim.server import DcSimulator
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.dc.hca import make_mobile_assertion
+from nhi_kit.emulators.dc.simulator import Contract
+from nhi_kit.emulators.dc.tokens import TokenKeys, issue_token, seal
+from nhi_kit.emulators.keys import ec_key
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.people import HEALTH_CARDS, HPCS
 from tests.dc.conftest import FakeClock
 
 TEST_SAM = "901000000047"  # hospital 7777777777

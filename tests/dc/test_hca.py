@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.codes import Code
-from broker.emulators import pki
-from broker.emulators.dc.hca import (
+from nhi_kit.emulators import pki
+from nhi_kit.emulators.dc.hca import (
     HcaError,
     HcaHolder,
     HcaTrust,
@@ -26,8 +26,8 @@ from broker.emulators.dc.hca import (
     seal_mobile_assertion,
     verify_mobile_assertion,
 )
-from broker.emulators.keys import rsa_key
-from broker.emulators.people import HPCS, HpcPerson
+from nhi_kit.emulators.keys import rsa_key
+from nhi_kit.emulators.people import HPCS, HpcPerson
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 EPOCH_NOW = NOW.timestamp()

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.codes import Code
-from broker.emulators.dc.tokens import (
+from broker.vhc import TokenParts, VhcTokenError, check_token_format
+from nhi_kit.emulators.dc.tokens import (
     TokenKeys,
     TokenPayload,
     UseCounter,
@@ -25,8 +26,7 @@ from broker.emulators.dc.tokens import (
     payload_bytes,
     seal,
 )
-from broker.emulators.people import HEALTH_CARDS, HcPerson
-from broker.vhc import TokenParts, VhcTokenError, check_token_format
+from nhi_kit.emulators.people import HEALTH_CARDS, HcPerson
 
 KEYS = TokenKeys.kit()
 NOW = 1_750_000_000.0

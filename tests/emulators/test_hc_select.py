@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from broker.apdu import SW, ResponseApdu
-from broker.emulators.hc import HcEmulator
-from broker.emulators.kit import CardKit
+from nhi_kit.emulators.hc import HcEmulator
+from nhi_kit.emulators.kit import CardKit
 from tests import public_readers
 
 # Our own notes once had the 11 one byte late; a real card answers that with 6A 82.

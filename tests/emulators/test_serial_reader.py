@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 
 from broker.apdu import SW, CommandApdu
 from broker.codes import Code
-from broker.emulators.card import CardEmulator, PinCounter, make_atr
-from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.errors import (
     CardAbsentError,
     InvalidParameterError,
@@ -41,6 +39,8 @@ from broker.transport.serial_frames import (
     encode_frame,
 )
 from broker.transport.serial_monitor import SerialMonitor, status_events
+from nhi_kit.emulators.card import CardEmulator, PinCounter, make_atr
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 
 WAIT = 5.0  # upper bound for anything that should happen at once
 ECHO = 0xEE

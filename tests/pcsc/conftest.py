@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from broker.apdu import CommandApdu
-from broker.emulators.card import CardEmulator, make_atr
-from broker.emulators.pcscd import VPCD_PORTS, VPCD_READERS
-from broker.emulators.vpcd import VpcdBridge
 from broker.transport.pcsc import PcscSlot
+from nhi_kit.emulators.card import CardEmulator, make_atr
+from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS
+from nhi_kit.emulators.vpcd import VpcdBridge
 from tests.conftest import SETTLE
 
 HERE = Path(__file__).parent

@@ -14,13 +14,13 @@ from typing import Any
 import pykka
 import pytest
 
-from app.serve import RunningServer, start
 from broker import config
-from broker.emulators.cloud_sam_files import kit_cloud_sam
-from broker.emulators.kit import CardKit
-from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.state import HcStatus
 from broker.transport.serial_frames import Slot
+from nhi_broker.serve import RunningServer, start
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 from tests.conftest import SETTLE
 from tests.hardware_dc import configured_dc
 from tests.pcsc.conftest import READER0, BridgeFactory

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from broker.cards.records import HcProfile
-from broker.emulators.pcscd import wait_for_vpcd_ports
 from broker.errors import TransportError
 from broker.transport.pcsc import PcscSlot
+from nhi_kit.emulators.pcscd import wait_for_vpcd_ports
 from tests.conftest import SETTLE
 
 READER1 = "Virtual PCD 00 01"

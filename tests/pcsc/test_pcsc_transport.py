@@ -14,8 +14,11 @@ from smartcard import scard
 from smartcard.System import readers as pyscard_readers
 
 from broker.apdu import CommandApdu
-from broker.emulators.card import CardEmulator
-from broker.emulators.vpcd import (
+from broker.errors import CardAbsentError, ReaderNotFoundError, TransportError
+from broker.transport.base import SlotEvent
+from broker.transport.pcsc import PcscConnection, PcscMonitor, PcscSlot, list_readers
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.vpcd import (
     GET_ATR,
     POWER_OFF,
     POWER_ON,
@@ -24,9 +27,6 @@ from broker.emulators.vpcd import (
     frame,
     run_until_stopped,
 )
-from broker.errors import CardAbsentError, ReaderNotFoundError, TransportError
-from broker.transport.base import SlotEvent
-from broker.transport.pcsc import PcscConnection, PcscMonitor, PcscSlot, list_readers
 
 READER0 = "Virtual PCD 00 00"
 READER1 = "Virtual PCD 00 01"

@@ -15,10 +15,10 @@ from smartcard.System import readers as pyscard_readers
 
 from broker.cards.hc import HealthCardSession
 from broker.cards.identify import identify
-from broker.emulators.hc import HcEmulator
-from broker.emulators.kit import CardKit
-from broker.emulators.vpcd import VpcdBridge
 from broker.transport.pcsc import PcscSlot
+from nhi_kit.emulators.hc import HcEmulator
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.vpcd import VpcdBridge
 from tests import public_readers
 from tests.pcsc.conftest import READER0, BridgeFactory
 

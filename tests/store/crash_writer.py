@@ -14,10 +14,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from broker.emulators.cloud_sam_files import kit_cloud_sam
-from broker.emulators.keys import ec_key
 from broker.settings import Settings
 from broker.store import CloudSamStore
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit.emulators.keys import ec_key
 
 HOST, USER = "crash-host", 4242
 KEPT_SAM, TOGGLED_SAM = "901000000047", "001000000103"

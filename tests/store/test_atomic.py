@@ -23,7 +23,7 @@ from broker.atomic import (
     write_atomic,
     write_json,
 )
-from broker.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from tests.store import crash_writer
 
 WRITER = Path(crash_writer.__file__)

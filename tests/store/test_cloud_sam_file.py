@@ -27,10 +27,10 @@ from broker.cloud_sam import (
     parse_file_name,
 )
 from broker.codes import Code
-from broker.emulators import people
-from broker.emulators.cloud_sam_files import build_cloud_sam, kit_cloud_sam
-from broker.emulators.keys import ec_key, issuer_master, rsa_key
 from broker.errors import BrokerError
+from nhi_kit.emulators import people
+from nhi_kit.emulators.cloud_sam_files import build_cloud_sam, kit_cloud_sam
+from nhi_kit.emulators.keys import ec_key, issuer_master, rsa_key
 
 TRUSTED = ec_key("dc-grant").public_key()
 SAM_ID = "901000000047"

@@ -15,9 +15,6 @@ import pytest
 
 from broker.cloud_sam import CloudSamFileError
 from broker.codes import Code
-from broker.emulators import people
-from broker.emulators.cloud_sam_files import KIT_ISSUED_AT, build_cloud_sam, kit_cloud_sam
-from broker.emulators.keys import ec_key, issuer_master, rsa_key
 from broker.store import (
     INDEX_FILE,
     KEY_FILE,
@@ -30,6 +27,9 @@ from broker.store import (
     StoreSealError,
     default_host_id,
 )
+from nhi_kit.emulators import people
+from nhi_kit.emulators.cloud_sam_files import KIT_ISSUED_AT, build_cloud_sam, kit_cloud_sam
+from nhi_kit.emulators.keys import ec_key, issuer_master, rsa_key
 from tests.store.test_cloud_sam_file import assert_no_secret, secret_forms
 
 TRUSTED = ec_key("dc-grant").public_key()

@@ -12,8 +12,8 @@ from broker import errors
 from broker.apdu import SW, ApduChannel, CommandApdu, ResponseApdu, error_for
 from broker.cards import commands as cmd
 from broker.codes import Code
-from broker.emulators.card import CardEmulator, SwError
 from broker.transport.local import LocalSlot
+from nhi_kit.emulators.card import CardEmulator, SwError
 from tests import public_readers
 
 

@@ -17,8 +17,8 @@ from broker.apdu import ApduChannel, CommandApdu
 from broker.cards import commands as cmd
 from broker.cards.hc import HealthCardSession
 from broker.cards.session import pin_apdu
-from broker.emulators.kit import CardKit
 from broker.transport.local import LocalConnection, LocalSlot
+from nhi_kit.emulators.kit import CardKit
 from tests import public_readers
 
 HC_ID = "900000000711"  # the manual's test patient

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _imports() -> dict[str, set[str]]:
     """Top-level package name → the files (relative) that import it."""
     found: dict[str, set[str]] = defaultdict(set)
-    for package in ("broker", "actors", "api", "dcsim", "app"):
+    for package in ("broker", "actors", "api", "web", "nhi_kit", "nhi_broker"):
         for path in (ROOT / package).rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
@@ -36,13 +36,22 @@ def _in(package: str, files: set[str]) -> set[str]:
 
 def test_broker_imports_neither_actors_nor_web_code() -> None:
     imports = _imports()
-    for forbidden in ("pykka", "falcon", "waitress", "actors", "api", "dcsim", "app"):
+    for forbidden in (
+        "pykka",
+        "falcon",
+        "waitress",
+        "actors",
+        "api",
+        "web",
+        "nhi_kit",
+        "nhi_broker",
+    ):
         assert not _in("broker", imports[forbidden]), forbidden
 
 
 def test_actors_import_no_web_code() -> None:
     imports = _imports()
-    for forbidden in ("falcon", "waitress", "api", "dcsim", "app"):
+    for forbidden in ("falcon", "waitress", "api", "web", "nhi_kit", "nhi_broker"):
         assert not _in("actors", imports[forbidden]), forbidden
 
 
@@ -52,13 +61,13 @@ def test_each_hardware_library_is_imported_in_one_module() -> None:
     assert imports["serial"] == {"broker/transport/serial.py"}
 
 
-def test_the_data_centre_simulator_stands_beside_the_broker_not_inside() -> None:
+def test_the_kit_stands_beside_the_product_and_never_imports_the_composition_root() -> None:
     imports = _imports()
-    for forbidden in ("pykka", "actors", "api", "app"):
-        assert not _in("dcsim", imports[forbidden]), forbidden
+    for forbidden in ("pykka", "actors", "nhi_broker"):
+        assert not _in("nhi_kit", imports[forbidden]), forbidden
 
 
-KIT = ("broker.emulators", "dcsim")  # the virtual kit: emulated cards, readers, data centre
+KIT = ("nhi_kit",)  # the virtual kit: emulated cards and readers, the DC and cloud simulators
 
 
 def _module_imports(package: str) -> dict[str, set[str]]:
@@ -79,14 +88,12 @@ def test_no_product_module_imports_the_kit() -> None:
     """The product runs without the kit; a cloud SAM runs the SAM application from broker/."""
     for package in ("broker", "actors"):
         for file, names in _module_imports(package).items():
-            if file.startswith("broker/emulators/"):
-                continue
-            kit = sorted(n for n in names if n.startswith(KIT) or n in ("broker.emulators",))
+            kit = sorted(n for n in names if n.startswith(KIT))
             assert not kit, f"{file} imports the kit: {kit}"
 
 
 ALLOWED = {  # who may import whom: the composition root on top, the kit beside the product
-    "app": {"api", "actors", "broker", "web", "kit"},
+    "nhi_broker": {"api", "actors", "broker", "web", "kit"},
     "api": {"actors", "broker", "web"},
     "actors": {"broker"},
     "broker": set(),
@@ -114,7 +121,7 @@ def test_the_import_graph_points_one_way_and_has_no_cycle() -> None:
 
 def test_only_the_composition_root_imports_the_kit() -> None:
     graph = _graph_module().edges()
-    assert {part for part, imported in graph.items() if "kit" in imported} == {"app"}
+    assert {part for part, imported in graph.items() if "kit" in imported} == {"nhi_broker"}
 
 
 def test_the_graph_script_prints_the_graph_and_says_it_is_acyclic() -> None:
@@ -127,4 +134,4 @@ def test_the_graph_script_prints_the_graph_and_says_it_is_acyclic() -> None:
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert shown.stdout.splitlines()[-1] == "acyclic"
-    assert shown.stdout.startswith("app     → actors, api, broker, kit, web")
+    assert shown.stdout.startswith("nhi_broker → actors, api, broker, kit, web")

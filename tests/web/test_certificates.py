@@ -14,7 +14,7 @@ from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from app.serve import certificate_paths
+from nhi_broker.serve import certificate_paths
 from web.certificates import (
     RENEW_BEFORE,
     SERVER_VALIDITY,

@@ -13,9 +13,9 @@ import urllib.parse
 import webbrowser
 from pathlib import Path
 
-from app.layout import SERVICE, HostLayout
-from app.service import systemd_running
 from broker import config
+from nhi_broker.layout import SERVICE, HostLayout
+from nhi_broker.service import systemd_running
 
 SCHEME = "cshis6"
 PAGES = {"console": "/console"}  # the manual's only cshis6 address

@@ -6,7 +6,7 @@ from __future__ import annotations
 from broker.cards.crypto import derive_card_key
 from broker.cards.nhi_applet import NhiApplet, valid_pin_format
 from broker.cards.records import Environment
-from broker.emulators.keys import issuer_master
+from nhi_kit.emulators.keys import issuer_master
 
 NhiCardEmulator = NhiApplet
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from broker.apdu import SW, CommandApdu
 from broker.cards import commands as cmd
 from broker.cards.records import HcProfile
-from broker.emulators.card import PinCounter, SwError
-from broker.emulators.keys import mac
-from broker.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
-from broker.emulators.people import HcPerson
+from nhi_kit.emulators.card import PinCounter, SwError
+from nhi_kit.emulators.keys import mac
+from nhi_kit.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
+from nhi_kit.emulators.people import HcPerson
 
 MARKS_SIZE = 64
 LABEL_HC_DATA = b"NHI-HC-DATA"

@@ -7,8 +7,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker.cards.records import SamIdentity
 from broker.cards.sam_applet import CARD_FAMILIES, MAX_GRANT_FAILURES, SamApplet
-from broker.emulators.keys import issuer_master
-from broker.emulators.people import SamRecord
+from nhi_kit.emulators.keys import issuer_master
+from nhi_kit.emulators.people import SamRecord
 
 __all__ = ["MAX_GRANT_FAILURES", "SamEmulator"]
 

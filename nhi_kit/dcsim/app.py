@@ -13,8 +13,8 @@ from typing import Any
 import falcon
 
 from broker.codes import Code
-from broker.emulators.dc.simulator import DataCentre
 from broker.errors import BrokerError
+from nhi_kit.emulators.dc.simulator import DataCentre
 
 JsonDict = dict[str, Any]
 

@@ -18,10 +18,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from app.certs import update_ca_certificates
-from app.layout import SERVICE, USER, HostLayout
 from broker import config
 from broker.atomic import write_atomic
+from nhi_broker.certs import update_ca_certificates
+from nhi_broker.layout import SERVICE, USER, HostLayout
 from web.certificates import ensure_server_certificate
 
 EXAMPLE_CONFIG = config.PROFILES / "hardware.example.toml"
@@ -53,8 +53,8 @@ def run_service_command(args: argparse.Namespace) -> int:
 
 
 def packaged(name: str) -> bytes:
-    """A file shipped in ``app/host/`` (the unit, sysusers entry, desktop entry)."""
-    return resources.files("app").joinpath("host", name).read_bytes()
+    """A file shipped in ``nhi_broker/host/`` (the unit, sysusers entry, desktop entry)."""
+    return resources.files("nhi_broker").joinpath("host", name).read_bytes()
 
 
 def systemd_running() -> bool:

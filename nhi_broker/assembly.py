@@ -18,11 +18,6 @@ from broker.cards.sam_applet import SamApplet
 from broker.cloud_sam import CloudSamFile
 from broker.config import CONFIGURATION, BrokerConfig, ConfigError, SerialConfig
 from broker.dc.client import DcClient, DcConfig
-from broker.emulators.cloud_sam_files import kit_cloud_sam
-from broker.emulators.dc.simulator import DataCentre
-from broker.emulators.keys import ec_key
-from broker.emulators.kit import CardKit
-from broker.emulators.serial_reader import SerialReaderEmulator
 from broker.errors import PortOpenError
 from broker.settings import Settings
 from broker.state import StateBoard
@@ -33,15 +28,20 @@ from broker.transport.pcsc import PcscMonitor, PcscSlot, list_readers
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
 from broker.transport.serial_monitor import SerialMonitor
-from dcsim.server import DcSimulator
 from nhi_kit.cloud.cloud import Cloud
 from nhi_kit.cloud.server import CloudSimulator
 from nhi_kit.cloud.store import CloudStore
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit.emulators.dc.simulator import DataCentre
+from nhi_kit.emulators.keys import ec_key
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 from nhi_kit.sim_kit import SimKit
 
 FIRST_SIM_READER = "Virtual Reader 0"
 PROFILES = ("sim", "hardware")
-log = structlog.get_logger("app.assembly")
+log = structlog.get_logger("nhi_broker.assembly")
 Closers = list[Callable[[], None]]
 
 

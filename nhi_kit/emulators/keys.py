@@ -23,7 +23,7 @@ from broker.cards.records import Environment
 
 @cache
 def _load(name: str) -> bytes:
-    return resources.files("broker.emulators").joinpath("keys", f"{name}.pem").read_bytes()
+    return resources.files("nhi_kit.emulators").joinpath("keys", f"{name}.pem").read_bytes()
 
 
 def rsa_key(name: str) -> rsa.RSAPrivateKey:
@@ -40,7 +40,7 @@ def ec_key(name: str) -> ec.EllipticCurvePrivateKey:
 
 def has_key(name: str) -> bool:
     """Whether the kit ships a key of that name."""
-    return resources.files("broker.emulators").joinpath("keys", f"{name}.pem").is_file()
+    return resources.files("nhi_kit.emulators").joinpath("keys", f"{name}.pem").is_file()
 
 
 def issuer_master(kind: str, environment: Environment) -> bytes:

@@ -9,11 +9,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from broker.apdu import SW, CommandApdu
 from broker.cards import commands as cmd
 from broker.cards.records import BIG5
-from broker.emulators import pki
-from broker.emulators.card import PinCounter, SwError
-from broker.emulators.keys import rsa_key
-from broker.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
-from broker.emulators.people import HpcPerson
+from nhi_kit.emulators import pki
+from nhi_kit.emulators.card import PinCounter, SwError
+from nhi_kit.emulators.keys import rsa_key
+from nhi_kit.emulators.nhi_card import NhiCardEmulator, card_key, valid_pin_format
+from nhi_kit.emulators.people import HpcPerson
 
 PUK_TRIES = 10
 DIGEST_LENGTH = 32

@@ -34,10 +34,10 @@ from cryptography.x509.oid import NameOID
 
 from broker.codes import Code
 from broker.dc.records import HcaHolder
-from broker.emulators import pki
-from broker.emulators.keys import rsa_key
-from broker.emulators.people import HPCS, HpcPerson
 from broker.errors import BrokerError
+from nhi_kit.emulators import pki
+from nhi_kit.emulators.keys import rsa_key
+from nhi_kit.emulators.people import HPCS, HpcPerson
 
 __all__ = [
     "HcaError",

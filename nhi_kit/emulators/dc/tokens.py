@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.codes import Code
-from broker.emulators.keys import ec_key
-from broker.emulators.people import HcPerson
 from broker.vhc import NONCE_LENGTH, TokenParts, VhcTokenError, check_token_format
+from nhi_kit.emulators.keys import ec_key
+from nhi_kit.emulators.people import HcPerson
 
 VERSION = 1
 AAD = b"nhi-vhc-token/1"

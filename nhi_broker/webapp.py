@@ -8,7 +8,7 @@ import falcon
 
 from api.app import create_app
 from api.services import ApiServices
-from app.assembly import RunningBroker
+from nhi_broker.assembly import RunningBroker
 from nhi_kit import sim_api
 
 

@@ -26,7 +26,7 @@ from broker.apdu import SW
 from broker.errors import TransportError
 
 if TYPE_CHECKING:
-    from broker.emulators.card import CardEmulator
+    from nhi_kit.emulators.card import CardEmulator
 
 log = structlog.get_logger(__name__)
 

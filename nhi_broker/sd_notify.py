@@ -12,7 +12,7 @@ import socket
 
 import structlog
 
-log = structlog.get_logger("app.sd_notify")
+log = structlog.get_logger("nhi_broker.sd_notify")
 
 
 class SystemdNotifier:

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker.cloud_sam import ECDSA, FORMAT, MASTER_KINDS, TIME_FORMAT, canonical_json, file_name
-from broker.emulators import people
-from broker.emulators.keys import ec_key, issuer_master, rsa_key
+from nhi_kit.emulators import people
+from nhi_kit.emulators.keys import ec_key, issuer_master, rsa_key
 
 KIT_ISSUED_AT = dt.datetime(2024, 6, 20, tzinfo=dt.UTC)
 

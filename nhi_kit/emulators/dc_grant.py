@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from broker.cards import commands as cmd
-from broker.emulators.keys import ec_key
+from nhi_kit.emulators.keys import ec_key
 
 
 def new_dc_random() -> bytes:

@@ -16,18 +16,18 @@ from typing import TypeAlias
 import structlog
 
 from api.services import token_hash
-from app import desktop, service
-from app.assembly import start_cloud_simulator
-from app.certs import CertError, add_cert_commands, run_cert
-from app.kit_cards import kit_cards
-from app.serve import SWITCH_INTERVAL, serve, wait_for_stop_signal
 from broker import config
 from broker import logging as broker_logging
-from broker.emulators.dc.simulator import DataCentre
-from broker.emulators.kit import CardKit
-from broker.emulators.serial_reader import SerialReaderEmulator
-from broker.emulators.vpcd import DEFAULT_PORT, run_until_stopped
-from dcsim.server import DcSimulator
+from nhi_broker import desktop, service
+from nhi_broker.assembly import start_cloud_simulator
+from nhi_broker.certs import CertError, add_cert_commands, run_cert
+from nhi_broker.kit_cards import kit_cards
+from nhi_broker.serve import SWITCH_INTERVAL, serve, wait_for_stop_signal
+from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.dc.simulator import DataCentre
+from nhi_kit.emulators.kit import CardKit
+from nhi_kit.emulators.serial_reader import SerialReaderEmulator
+from nhi_kit.emulators.vpcd import DEFAULT_PORT, run_until_stopped
 from web.certificates import CertificateError
 
 log = structlog.get_logger("broker.cli")

@@ -8,9 +8,9 @@ from typing import Any
 
 import falcon
 
-from broker.emulators.dc.simulator import Contract, DataCentre
 from broker.errors import BrokerError
-from dcsim.app import Faults, create_app
+from nhi_kit.dcsim.app import Faults, create_app
+from nhi_kit.emulators.dc.simulator import Contract, DataCentre
 from web.certificates import ensure_certificate
 from web.server import HttpServer
 from web.simple_https import SimpleHttpsServer

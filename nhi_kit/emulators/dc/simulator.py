@@ -21,13 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from broker import roc
 from broker.codes import Code
 from broker.dc.records import VhcCard
-from broker.emulators import dc_grant
-from broker.emulators.cloud_sam_files import kit_cloud_sam
-from broker.emulators.dc.hca import HcaHolder, HcaTrust, verify_mobile_assertion
-from broker.emulators.dc.tokens import TokenKeys, TokenPayload, UseCounter, issue_token, open_token
-from broker.emulators.keys import ec_key, rsa_key
-from broker.emulators.people import HEALTH_CARDS, SAMS
 from broker.errors import BrokerError
+from nhi_kit.emulators import dc_grant
+from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
+from nhi_kit.emulators.dc.hca import HcaHolder, HcaTrust, verify_mobile_assertion
+from nhi_kit.emulators.dc.tokens import TokenKeys, TokenPayload, UseCounter, issue_token, open_token
+from nhi_kit.emulators.keys import ec_key, rsa_key
+from nhi_kit.emulators.people import HEALTH_CARDS, SAMS
 
 TAIWAN = dt.timezone(dt.timedelta(hours=8))
 Clock = Callable[[], float]

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.emulators.card import CardEmulator
-from broker.emulators.hc import HcEmulator
-from broker.emulators.hpc import HpcEmulator
-from broker.emulators.keys import ec_key, rsa_key
-from broker.emulators.people import HEALTH_CARDS, HPCS, SAMS
-from broker.emulators.sam import SamEmulator
+from nhi_kit.emulators.card import CardEmulator
+from nhi_kit.emulators.hc import HcEmulator
+from nhi_kit.emulators.hpc import HpcEmulator
+from nhi_kit.emulators.keys import ec_key, rsa_key
+from nhi_kit.emulators.people import HEALTH_CARDS, HPCS, SAMS
+from nhi_kit.emulators.sam import SamEmulator
 
 
 @dataclass(frozen=True)

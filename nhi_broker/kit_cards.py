@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker import config
-from broker.emulators.kit import CardKit, KitCard
+from nhi_kit.emulators.kit import CardKit, KitCard
 
 ENVIRONMENTS = {"T": "test", "F": "formal"}
 NOT_SHOWN = "-"

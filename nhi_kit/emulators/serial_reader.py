@@ -38,7 +38,7 @@ from broker.transport.serial_frames import (
 )
 
 if TYPE_CHECKING:
-    from broker.emulators.card import CardEmulator
+    from nhi_kit.emulators.card import CardEmulator
 
 log = structlog.get_logger(__name__)
 

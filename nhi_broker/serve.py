@@ -21,10 +21,10 @@ import structlog
 
 from api.pools import drain_seconds, plain_threads, pools
 from api.services import ApiServices
-from app.assembly import RunningBroker, assemble
-from app.sd_notify import SystemdNotifier
-from app.webapp import broker_app
 from broker.config import BrokerConfig
+from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.sd_notify import SystemdNotifier
+from nhi_broker.webapp import broker_app
 from web.certificates import CertificateError, ensure_server_certificate
 from web.https import HttpsServer
 from web.server import HttpServer
