@@ -13,7 +13,7 @@ from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
 from api.resources import events
 from api.services import ApiServices
 from api.streams import MAX_STREAMS
-from web.https import PoolSpec
+from nhi_https.https import PoolSpec
 
 CALL_THREADS = 16  # calls for several stations wait on cards and the DC side by side
 QUICK_THREADS = 4

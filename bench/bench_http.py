@@ -57,12 +57,12 @@ from broker.apdu import CommandApdu
 from broker.state import HcStatus
 from broker.transport.pcsc import PcscSlot
 from nhi_broker.serve import SWITCH_INTERVAL, RunningServer, certificate_paths, start
+from nhi_https.https import HttpsServer
+from nhi_https.server import HttpServer
 from nhi_kit.emulators.card import CardEmulator
 from nhi_kit.emulators.kit import CardKit
 from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
 from nhi_kit.emulators.vpcd import VpcdBridge
-from web.https import HttpsServer
-from web.server import HttpServer
 
 READER = VPCD_READERS[0]
 PATIENT = "900000000711"  # 吳佳蓉

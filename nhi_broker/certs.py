@@ -17,7 +17,7 @@ from pathlib import Path
 from broker import config
 from broker.atomic import write_atomic
 from nhi_broker.layout import HostLayout
-from web.certificates import CA_FILE, ca_common_name, ca_der, ensure_ca, renewal_due
+from nhi_https.certificates import CA_FILE, ca_common_name, ca_der, ensure_ca, renewal_due
 
 EXIT_DUE, EXIT_NOT_DUE = 0, 1  # as systemd's ExecCondition= reads them: 1 skips quietly
 

@@ -23,12 +23,12 @@ from nhi_broker.assembly import start_cloud_simulator
 from nhi_broker.certs import CertError, add_cert_commands, run_cert
 from nhi_broker.kit_cards import kit_cards
 from nhi_broker.serve import SWITCH_INTERVAL, serve, wait_for_stop_signal
+from nhi_https.certificates import CertificateError
 from nhi_kit.dcsim.server import DcSimulator
 from nhi_kit.emulators.dc.simulator import DataCentre
 from nhi_kit.emulators.kit import CardKit
 from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 from nhi_kit.emulators.vpcd import DEFAULT_PORT, run_until_stopped
-from web.certificates import CertificateError
 
 log = structlog.get_logger("broker.cli")
 

@@ -4,7 +4,7 @@
 it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then drains
 the server (requests in flight finish) before stopping the broker.
 
-HTTPS is HAProxy in front of three waitress pools (web/https.py, api/pools.py).
+HTTPS is HAProxy in front of three waitress pools (nhi_https/https.py, api/pools.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from broker.config import BrokerConfig
 from nhi_broker.assembly import RunningBroker, assemble
 from nhi_broker.sd_notify import SystemdNotifier
 from nhi_broker.webapp import broker_app
-from web.certificates import CertificateError, ensure_server_certificate
-from web.https import HttpsServer
-from web.server import HttpServer
-from web.terminator import TerminatorError
+from nhi_https.certificates import CertificateError, ensure_server_certificate
+from nhi_https.https import HttpsServer
+from nhi_https.server import HttpServer
+from nhi_https.terminator import TerminatorError
 
 log = structlog.get_logger("api.serve")
 

@@ -22,7 +22,7 @@ from broker import config
 from broker.atomic import write_atomic
 from nhi_broker.certs import update_ca_certificates
 from nhi_broker.layout import SERVICE, USER, HostLayout
-from web.certificates import ensure_server_certificate
+from nhi_https.certificates import ensure_server_certificate
 
 EXAMPLE_CONFIG = config.PROFILES / "hardware.example.toml"
 

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/import-graph.py
 
 Parts: the composition root (app), the Web API (api), the actors, the domain
-(broker), HTTPS serving (web), and the virtual kit (nhi_kit).
+(broker), HTTPS serving (nhi_https), and the virtual kit (nhi_kit).
 tests/unit/test_layers.py checks the same graph against the rules.
 """
 
@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("nhi_broker", "api", "actors", "broker", "web", "nhi_kit")
+PACKAGES = ("nhi_broker", "api", "actors", "broker", "nhi_https", "nhi_kit")
 KIT_MODULES = ("nhi_kit",)
 
 
@@ -71,7 +71,7 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def main() -> int:
     graph = edges()
-    for part in ("nhi_broker", "api", "actors", "broker", "web", "kit"):
+    for part in ("nhi_broker", "api", "actors", "broker", "nhi_https", "kit"):
         print(f"{part:10} → {', '.join(sorted(graph.get(part, ()))) or '(nothing)'}")
     found = cycle(graph)
     print("acyclic" if found is None else "cycle: " + " → ".join(found))

@@ -12,10 +12,10 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from nhi_https.certificates import ensure_certificate
+from nhi_https.simple_https import SimpleHttpsServer
 from nhi_kit.cloud.app import Faults, create_app
 from nhi_kit.cloud.cloud import Cloud
-from web.certificates import ensure_certificate
-from web.simple_https import SimpleHttpsServer
 
 CERT_STEM = "cloud-simulator"
 PORT_FILE = "port"

@@ -9,11 +9,11 @@ from typing import Any
 import falcon
 
 from broker.errors import BrokerError
+from nhi_https.certificates import ensure_certificate
+from nhi_https.server import HttpServer
+from nhi_https.simple_https import SimpleHttpsServer
 from nhi_kit.dcsim.app import Faults, create_app
 from nhi_kit.emulators.dc.simulator import Contract, DataCentre
-from web.certificates import ensure_certificate
-from web.server import HttpServer
-from web.simple_https import SimpleHttpsServer
 
 FAULT_FIELDS = {"latencyMs": int, "down": bool, "http5xx": bool, "malformed": bool}
 

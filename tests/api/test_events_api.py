@@ -27,8 +27,8 @@ from broker.rules import Function
 from broker.state import BoardEvent, StateBoard
 from nhi_broker.assembly import RunningBroker, assemble
 from nhi_broker.webapp import broker_app
+from nhi_https.server import HttpServer
 from nhi_kit import sim_control
-from web.server import HttpServer
 
 PATH = "/api/events/v1"
 DESK2 = "desk2-secret"

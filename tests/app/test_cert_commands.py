@@ -17,8 +17,8 @@ import pytest
 from cryptography import x509
 
 from nhi_broker.serve import certificate_paths
+from nhi_https.certificates import RENEW_BEFORE, SERVER_VALIDITY, ensure_server_certificate
 from tests.serving import NHI_BROKER, sim_config_with_names
-from web.certificates import RENEW_BEFORE, SERVER_VALIDITY, ensure_server_certificate
 
 
 def nhi_broker(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

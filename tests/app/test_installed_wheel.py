@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -31,6 +32,19 @@ def run(*command: str | Path, cwd: Path, timeout: float = 300) -> str:
     return done.stdout
 
 
+def source_copy(tmp_path: Path) -> Path:
+    """The repository's tracked files, copied: building a wheel writes build/ beside them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    target = tmp_path / "source"
+    for name in filter(None, listed.split("\0")):
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, destination, follow_symlinks=False)  # profiles/ are links
+    return target
+
+
 def installed(tmp_path: Path) -> Path:
     """A fresh venv holding the broker installed from the repo, not editable.
 
@@ -41,7 +55,9 @@ def installed(tmp_path: Path) -> Path:
     run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     lib = next((venv / "lib").glob("python3*")) / "site-packages"
     (lib / "dependencies.pth").write_text(site.getsitepackages()[0] + "\n", encoding="utf-8")
-    run(venv / "bin" / "pip", "install", "--quiet", "--no-deps", REPO, cwd=tmp_path)
+    run(
+        venv / "bin" / "pip", "install", "--quiet", "--no-deps", source_copy(tmp_path), cwd=tmp_path
+    )
     return venv
 
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 
 from nhi_broker.service import ServiceError, packaged, require_reachable
+from nhi_https.certificates import make_self_signed
 from tests.serving import NHI_BROKER
-from web.certificates import make_self_signed
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "hardware.example.toml"
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")

@@ -33,8 +33,8 @@ from api.services import ApiServices
 from nhi_broker.assembly import RunningBroker
 from nhi_broker.serve import certificate_paths
 from nhi_broker.webapp import broker_app
-from web.haproxy import Limits
-from web.https import HttpsServer
+from nhi_https.haproxy import Limits
+from nhi_https.https import HttpsServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _imports() -> dict[str, set[str]]:
     """Top-level package name → the files (relative) that import it."""
     found: dict[str, set[str]] = defaultdict(set)
-    for package in ("broker", "actors", "api", "web", "nhi_kit", "nhi_broker"):
+    for package in ("broker", "actors", "api", "nhi_https", "nhi_kit", "nhi_broker"):
         for path in (ROOT / package).rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
@@ -42,7 +42,7 @@ def test_broker_imports_neither_actors_nor_web_code() -> None:
         "waitress",
         "actors",
         "api",
-        "web",
+        "nhi_https",
         "nhi_kit",
         "nhi_broker",
     ):
@@ -51,7 +51,7 @@ def test_broker_imports_neither_actors_nor_web_code() -> None:
 
 def test_actors_import_no_web_code() -> None:
     imports = _imports()
-    for forbidden in ("falcon", "waitress", "api", "web", "nhi_kit", "nhi_broker"):
+    for forbidden in ("falcon", "waitress", "api", "nhi_https", "nhi_kit", "nhi_broker"):
         assert not _in("actors", imports[forbidden]), forbidden
 
 
@@ -93,12 +93,12 @@ def test_no_product_module_imports_the_kit() -> None:
 
 
 ALLOWED = {  # who may import whom: the composition root on top, the kit beside the product
-    "nhi_broker": {"api", "actors", "broker", "web", "kit"},
-    "api": {"actors", "broker", "web"},
+    "nhi_broker": {"api", "actors", "broker", "nhi_https", "kit"},
+    "api": {"actors", "broker", "nhi_https"},
     "actors": {"broker"},
     "broker": set(),
-    "web": {"broker"},
-    "kit": {"api", "broker", "web"},
+    "nhi_https": {"broker"},
+    "kit": {"api", "broker", "nhi_https"},
 }
 
 
@@ -134,4 +134,4 @@ def test_the_graph_script_prints_the_graph_and_says_it_is_acyclic() -> None:
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert shown.stdout.splitlines()[-1] == "acyclic"
-    assert shown.stdout.startswith("nhi_broker → actors, api, broker, kit, web")
+    assert shown.stdout.startswith("nhi_broker → actors, api, broker, kit, nhi_https")

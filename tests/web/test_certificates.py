@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from nhi_broker.serve import certificate_paths
-from web.certificates import (
+from nhi_https.certificates import (
     RENEW_BEFORE,
     SERVER_VALIDITY,
     CertificateError,

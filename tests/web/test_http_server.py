@@ -11,8 +11,8 @@ import falcon
 import pytest
 from waitress.channel import HTTPChannel
 
-from web import server as web_server
-from web.server import HttpServer
+from nhi_https import server as web_server
+from nhi_https.server import HttpServer
 
 
 class Fixed:

@@ -16,10 +16,10 @@ import falcon
 import pytest
 import structlog
 
-from web.certificates import ensure_certificate
-from web.haproxy import Limits
-from web.https import HttpsServer, PoolSpec, maxconn_for
-from web.server import Address
+from nhi_https.certificates import ensure_certificate
+from nhi_https.haproxy import Limits
+from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
+from nhi_https.server import Address
 
 WAIT = 10.0
 

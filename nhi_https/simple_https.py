@@ -17,7 +17,7 @@ import threading
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from web.server import Address, WsgiApp
+from nhi_https.server import Address, WsgiApp
 
 HANDSHAKE_TIMEOUT = 10.0
 

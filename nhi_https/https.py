@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.atomic import write_atomic
-from web.haproxy import Limits, Pool, render
-from web.server import Address, HttpServer, WsgiApp
-from web.terminator import Terminator, haproxy_executable
+from nhi_https.haproxy import Limits, Pool, render
+from nhi_https.server import Address, HttpServer, WsgiApp
+from nhi_https.terminator import Terminator, haproxy_executable
 
 READY_TIMEOUT = 10.0  # seconds for HAProxy's first TLS handshake
 WILDCARD_PROBES = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - where to reach a wildcard
