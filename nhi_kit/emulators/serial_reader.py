@@ -10,7 +10,6 @@ I/O, so tests can drive it directly; nothing a host sends can stop it.
 from __future__ import annotations
 
 import os
-import queue
 import select
 import threading
 import tty
@@ -40,81 +39,13 @@ from broker.transport.serial_frames import (
 if TYPE_CHECKING:
     from nhi_kit.emulators.card import CardEmulator
 
+from nhi_kit.emulators.pin_pad import PinPad
+
 log = structlog.get_logger(__name__)
 
 POLL_SECONDS: Final = 0.02  # how long the serving thread waits before checking stop()
-MAX_PIN_DIGITS: Final = 16
-_CANCEL: Final = object()
 
 Reply = tuple[Status, bytes]
-
-
-class PinPad:
-    """The reader's keypad: ``enter`` queues what the person types, ``cancel`` presses Cancel.
-
-    PIN_PAD_VERIFY takes the next entry, waiting up to ``timeout`` seconds.
-    ``prompting`` is set while the reader waits, so a test (or a demo) can
-    type only once the reader asks.
-    """
-
-    def __init__(self, timeout: float = 30.0) -> None:
-        self.timeout = timeout
-        self.prompting = threading.Event()
-        self._entries: queue.Queue[object] = queue.Queue()
-        self._prompts = 0  # how many times the reader has asked for a PIN
-        self._asked = threading.Condition()
-
-    def wait_for_prompt(self, seen: int, timeout: float) -> int | None:
-        """Wait until the reader asks for a PIN for the ``seen + 1``-th time or later.
-
-        Returns the number of prompts so far (pass it back next time), or None
-        on timeout: one entry per prompt, never a PIN typed ahead.
-        """
-        with self._asked:
-            if not self._asked.wait_for(lambda: self._prompts > seen, timeout):
-                return None
-            return self._prompts
-
-    def enter(self, pin: str) -> None:
-        """The person types ``pin`` (digits) and presses Enter."""
-        if not (pin.isascii() and pin.isdigit() and 1 <= len(pin) <= MAX_PIN_DIGITS):
-            raise ValueError(f"a PIN pad entry is 1 to {MAX_PIN_DIGITS} digits")
-        self._entries.put(pin)
-
-    def cancel(self) -> None:
-        """The person presses Cancel."""
-        self._entries.put(_CANCEL)
-
-    def clear(self) -> None:
-        """Forget anything typed ahead."""
-        while True:
-            try:
-                self._entries.get_nowait()
-            except queue.Empty:
-                return
-
-    def take(self, stop: threading.Event) -> str | Status:
-        """Wait for the next entry: the PIN, or PIN_PAD_TIMEOUT / PIN_PAD_CANCELLED."""
-        self.prompting.set()
-        with self._asked:
-            self._prompts += 1
-            self._asked.notify_all()
-        try:
-            return self._take(stop)
-        finally:
-            self.prompting.clear()
-
-    def _take(self, stop: threading.Event) -> str | Status:
-        remaining = self.timeout
-        while remaining > 0 and not stop.is_set():
-            slice_ = min(remaining, POLL_SECONDS * 5)
-            try:
-                entry = self._entries.get(timeout=slice_)
-            except queue.Empty:
-                remaining -= slice_
-                continue
-            return entry if isinstance(entry, str) else Status.PIN_PAD_CANCELLED
-        return Status.PIN_PAD_TIMEOUT
 
 
 @dataclass
