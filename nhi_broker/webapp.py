@@ -16,6 +16,6 @@ def broker_app(services: ApiServices) -> falcon.App[Any, Any]:
     """``create_app`` for ``services`` (whose broker is a ``RunningBroker``): in the sim
     profile the kit's control API is mounted too; elsewhere its paths are 404."""
     broker = services.broker
-    sim = isinstance(broker, RunningBroker) and broker.kit is not None
-    extensions = [sim_api.mounting(broker)] if sim and isinstance(broker, RunningBroker) else []
-    return create_app(services, extensions)
+    if isinstance(broker, RunningBroker) and broker.kit is not None:
+        return create_app(services, [sim_api.mounting(broker)])
+    return create_app(services)

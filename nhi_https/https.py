@@ -18,7 +18,7 @@ from pathlib import Path
 
 from broker.atomic import write_atomic
 from nhi_https.haproxy import Limits, Pool, render
-from nhi_https.server import Address, HttpServer, WsgiApp
+from nhi_https.server import Address, HttpServer, WsgiApp, url_of
 from nhi_https.terminator import Terminator, haproxy_executable
 
 READY_TIMEOUT = 10.0  # seconds for HAProxy's first TLS handshake
@@ -150,9 +150,7 @@ class HttpsServer:
     @property
     def url(self) -> str:
         """``https://host:port``."""
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"https://{host}:{port}"
+        return url_of("https", self.address)
 
     def start(self) -> None:
         """Start the pools, then HAProxy (connections wait in the backlog until it runs)."""

@@ -24,6 +24,13 @@ PROXY = "localhost"
 PROXY_HEADERS = {"x-forwarded-for", "x-forwarded-proto"}
 
 
+def url_of(scheme: str, address: Address) -> str:
+    """``scheme://host:port``, an IPv6 host in brackets."""
+    host, port = address
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
 class OneWriteTask(WSGITask):  # type: ignore[misc]  # waitress has no type hints
     """Sends a response's header and its whole body in one write.
 
@@ -105,9 +112,7 @@ class HttpServer:
     @property
     def url(self) -> str:
         """``http://host:port``."""
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}"
+        return url_of("http", self.address)
 
     def start(self) -> None:
         """Start serving."""

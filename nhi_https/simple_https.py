@@ -17,7 +17,7 @@ import threading
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from nhi_https.server import Address, WsgiApp
+from nhi_https.server import Address, WsgiApp, url_of
 
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -77,9 +77,7 @@ class SimpleHttpsServer:
     @property
     def url(self) -> str:
         """``https://host:port``."""
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"https://{host}:{port}"
+        return url_of("https", self.address)
 
     def start(self) -> None:
         """Serve in a daemon thread."""

@@ -8,8 +8,8 @@ from typing import Final
 
 from broker.transport.serial_frames import Status
 
-POLL_SECONDS: Final = 0.02  # how long a wait slice lasts before checking stop()
 MAX_PIN_DIGITS: Final = 16
+WAIT_SLICE: Final = 0.1  # seconds a wait for an entry lasts before it checks stop()
 _CANCEL: Final = object()
 
 
@@ -71,7 +71,7 @@ class PinPad:
     def _take(self, stop: threading.Event) -> str | Status:
         remaining = self.timeout
         while remaining > 0 and not stop.is_set():
-            slice_ = min(remaining, POLL_SECONDS * 5)
+            slice_ = min(remaining, WAIT_SLICE)
             try:
                 entry = self._entries.get(timeout=slice_)
             except queue.Empty:
