@@ -3,7 +3,6 @@ covers. A part of ``StationActor`` (actors/station.py), kept apart to keep each 
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
@@ -20,6 +19,7 @@ from actors.hc import (
     HcVirtualImport,
     HcVirtualVerify,
     HcWithHca,
+    virtual_patient,
 )
 from actors.hca import (
     HcaBasicData,
@@ -34,6 +34,7 @@ from actors.messages import Message
 from actors.sam import SamSign, SamView
 from actors.station_calls import Binding, Call
 from broker import errors
+from broker.answers import HcPinState, PatientData, Signature, Signed, TransferCode
 from broker.codes import Code
 from broker.dc.client import DcClient
 from broker.state import HcType
@@ -60,14 +61,14 @@ class CardFunctions:
     # --- HCA ------------------------------------------------------------------------
 
     def _do_hca_verify_pin(self, message: Call) -> None:
-        pin = message.args.get("pin")
+        pin = message.args.pin
         self._hca.ask(message.child(HcaVerifyPin(pin=pin, session=self._session(message))))
 
     def _do_hca_logout(self, message: Call) -> None:
         self._hca.ask(message.child(HcaLogout()))
 
     def _do_hca_mobile_verify(self, message: Call) -> None:
-        assertion = _text(message.args, "certificate")
+        assertion = _given(message.args.certificate, "certificate")
         session = self._session(message)
         self._hca.ask(message.child(HcaMobileVerify(assertion=assertion, session=session)))
 
@@ -77,27 +78,23 @@ class CardFunctions:
     def _do_hca_basic(self, message: Call) -> Forwarded:
         return self._hca.forward(message.child(HcaBasicData()))
 
-    def _do_hca_sign(self, message: Call) -> dict[str, Any]:
+    def _do_hca_sign(self, message: Call) -> Signature:
         fields, _ = self._signature_base(message)
-        signed = self._hca.ask(message.child(HcaSign(data=_canonical(fields))))
-        return {
-            **fields,
-            "signature": _b64(signed["signature"]),
-            "hpcId": signed["hpcId"],
-            "hpcIdNo": signed["hpcIdNo"],
-        }
+        signed = self._hca.ask(message.child(HcaSign(data=fields.covered())))
+        return Signature(fields.with_hpc(signed.signer), signed.signature)
 
     def _do_hca_set_pin(self, message: Call) -> None:
-        self._hca.ask(message.child(HcaSetPin(new_pin=_text(message.args, "newPin"))))
+        self._hca.ask(message.child(HcaSetPin(new_pin=_given(message.args.new_pin, "newPin"))))
 
     def _do_hca_reset_pin(self, message: Call) -> None:
-        puk, new_pin = _text(message.args, "puk"), _text(message.args, "newPin")
+        args = message.args
+        puk, new_pin = _given(args.puk, "puk"), _given(args.new_pin, "newPin")
         self._hca.ask(message.child(HcaResetPin(puk=puk, new_pin=new_pin)))
 
     # --- HC -------------------------------------------------------------------------
 
     def _do_hc_virtual_verify(self, message: Call) -> None:
-        token = _token(message.args)
+        token = _token(message.args.token)
         self._hc.ask(
             message.child(
                 HcVirtualVerify(
@@ -112,49 +109,47 @@ class CardFunctions:
     def _do_hc_basic(self, message: Call) -> Forwarded:
         return self._hc.forward(message.child(HcBasicData()))
 
-    def _do_hc_sign(self, message: Call) -> dict[str, Any]:
+    def _do_hc_sign(self, message: Call) -> Signature:
         fields, client_random = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
-        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
-        return self._sam_signed(message, fields, proof)
+        patient, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
+        return self._sam_signed(message, fields.with_hc(patient), proof)
 
-    def _do_hc_three_card_sign(self, message: Call) -> dict[str, Any]:
+    def _do_hc_three_card_sign(self, message: Call) -> Signature:
         fields, client_random = self._signature_base(message)
-        hc_id, hc_id_no, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
-        fields.update(hcId=hc_id, hcIdNo=hc_id_no)
-        hpc = self._hca.ask(message.child(HcaSign(data=_canonical(fields) + proof)))
-        fields.update(hpcId=hpc["hpcId"], hpcIdNo=hpc["hpcIdNo"])
-        result = self._sam_signed(message, fields, proof + hpc["signature"])
+        patient, proof = self._hc.ask(message.child(HcProof(client_random=client_random)))
+        fields = fields.with_hc(patient)
+        hpc = self._hca.ask(message.child(HcaSign(data=fields.covered() + proof)))
+        result = self._sam_signed(message, fields.with_hpc(hpc.signer), proof + hpc.signature)
         self._hc.ask(message.child(HcWithHca()))
         return result
 
-    def _do_hc_pin_status(self, message: Call) -> dict[str, Any]:
+    def _do_hc_pin_status(self, message: Call) -> HcPinState:
         status = self._hc.ask(message.child(HcPin(action="status")))
-        return {"hasPin": status.has_pin}
+        return HcPinState(has_pin=status.has_pin)
 
     def _do_hc_pin_verify(self, message: Call) -> None:
-        self._hc.ask(message.child(HcPin(action="verify", pin=_text(message.args, "pin"))))
+        self._hc.ask(message.child(HcPin(action="verify", pin=_given(message.args.pin, "pin"))))
 
     def _do_hc_pin_set(self, message: Call) -> None:
-        self._hc.ask(message.child(HcPin(action="set", pin=_text(message.args, "newPin"))))
+        self._hc.ask(message.child(HcPin(action="set", pin=_given(message.args.new_pin, "newPin"))))
 
     def _do_hc_pin_clear(self, message: Call) -> None:
         self._hc.ask(message.child(HcPin(action="clear")))
 
-    def _do_hc_read_virtual(self, message: Call) -> dict[str, Any]:
-        card = self._dc.vhc_read(self._session(message), _token(message.args))
-        json = card.to_json()
-        return {k: json[k] for k in ("cardId", "idNo", "name", "birthday", "sex", "identityStatus")}
+    def _do_hc_read_virtual(self, message: Call) -> PatientData:
+        return virtual_patient(
+            self._dc.vhc_read(self._session(message), _token(message.args.token))
+        )
 
-    def _do_hc_virtual_export(self, message: Call) -> dict[str, Any]:
+    def _do_hc_virtual_export(self, message: Call) -> TransferCode:
         session = self._session(message)
         code = self._hc.ask(
             message.child(HcVirtualExport(session=session, device_id=self._device_id))
         )
-        return {"transferCode": code}
+        return TransferCode(transfer_code=code)
 
     def _do_hc_virtual_import(self, message: Call) -> None:
-        code = _text(message.args, "transferCode")
+        code = _given(message.args.transfer_code, "transferCode")
         self._hc.ask(
             message.child(
                 HcVirtualImport(
@@ -172,9 +167,9 @@ class CardFunctions:
 
     # --- signatures ------------------------------------------------------------------
 
-    def _signature_base(self, message: Call) -> tuple[dict[str, Any], bytes]:
+    def _signature_base(self, message: Call) -> tuple[Signed, bytes]:
         """The fields every signature shows, and the client random they were made with."""
-        service_type = message.args.get("serviceType")
+        service_type = message.args.service_type
         if not (
             isinstance(service_type, str) and len(service_type) == 2 and service_type.isdigit()
         ):
@@ -183,36 +178,27 @@ class CardFunctions:
         if identity is None:
             raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
         client_random = os.urandom(8)
-        fields = {
-            "clientRandom": _b64(client_random),
-            "samId": identity.sam_id,
-            "hospitalId": identity.hospital_id,
-            "serviceType": service_type,
-        }
+        fields = Signed(
+            client_random=client_random,
+            sam_id=identity.sam_id,
+            hospital_id=identity.hospital_id,
+            service_type=service_type,
+        )
         return fields, client_random
 
-    def _sam_signed(self, message: Call, fields: dict[str, Any], extra: bytes) -> dict[str, Any]:
-        data = _canonical(fields) + extra
-        signature = self._binding_or_fail().sam.ask(message.child(SamSign(data=data)))
-        return {"signature": _b64(signature), **fields}
+    def _sam_signed(self, message: Call, fields: Signed, proofs: bytes) -> Signature:
+        """The SAM's signature over the fields and the cards' proofs."""
+        data = fields.covered() + proofs
+        return Signature(fields, self._binding_or_fail().sam.ask(message.child(SamSign(data=data))))
 
 
-def _canonical(fields: dict[str, Any]) -> bytes:
-    """What a signature covers: the visible fields, in a fixed order."""
-    return "|".join(f"{k}={fields[k]}" for k in sorted(fields)).encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _text(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value:
-        raise errors.InvalidParameterError(f"{name} is required")
+def _given(value: str | None, field: str) -> str:
+    """An argument the function needs; ``field`` is its name in the request."""
+    if not value:
+        raise errors.InvalidParameterError(f"{field} is required")
     return value
 
 
-def _token(args: dict[str, Any]) -> str:
-    check_token_format(args.get("token"))
-    return str(args["token"]).strip()
+def _token(token: str | None) -> str:
+    check_token_format(token)
+    return str(token).strip()

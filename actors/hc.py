@@ -3,6 +3,7 @@ and its state (0 none, 1 present, 2 verified, 3 verified with the HCA)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
 from broker import errors
+from broker.answers import CardIds, HcBasic, PatientData
 from broker.cards.hc import HealthCardSession
 from broker.cards.records import Environment, PinStatus
 from broker.codes import Code
@@ -85,15 +87,16 @@ class HcVirtualImport(Message[None]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcBasicData(Message[dict[str, Any]]):
+class HcBasicData(Message[HcBasic]):
     """The card holder's data; sent directly (not by the station), only in an ``expect`` state."""
 
     expect: tuple[HcStatus, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcProof(Message[tuple[str, str, bytes]]):
-    """What an HC signature covers: the card's ids and, for a physical card, its MAC."""
+class HcProof(Message[tuple[CardIds, bytes]]):
+    """What an HC signature covers: the card's ids and its proof (a physical card's MAC, or
+    the virtual card's id)."""
 
     client_random: bytes
 
@@ -221,40 +224,41 @@ class HcActor(CardHolderActor):
         """The DC moves the card here."""
         self._take_virtual(self._dc.vhc_import(message.session, message.code, message.device_id))
 
-    def on_hc_basic_data(self, message: HcBasicData) -> dict[str, Any] | Forwarded:
+    def on_hc_basic_data(self, message: HcBasicData) -> HcBasic | Forwarded:
         """Profile and identity status; a virtual card has no issue date."""
         if message.expect is not None and self._status not in message.expect:
             raise StateMovedError(f"the HC is in state {self._status.value} now")
         if self._virtual is not None:
-            return {**_basic(self._virtual.card), "dateIssue": None}
+            return virtual_basic(self._virtual.card)
         card = self._verified_card()
 
-        def read(connection: CardConnection) -> dict[str, Any]:
+        def read(connection: CardConnection) -> HcBasic:
             hc = card(connection)
             profile = hc.read_profile()
-            return {
-                "cardId": profile.card_id,
-                "idNo": profile.id_no,
-                "name": profile.name,
-                "birthday": profile.birthday,
-                "sex": profile.sex,
-                "identityStatus": hc.identity_status(),
-                "dateIssue": profile.issue_date,
-            }
+            return HcBasic(
+                card_id=profile.card_id,
+                id_no=profile.id_no,
+                name=profile.name,
+                birthday=profile.birthday,
+                sex=profile.sex,
+                identity_status=hc.identity_status(),
+                date_issue=profile.issue_date,
+            )
 
         return self.converse_last(message, read)
 
-    def on_hc_proof(self, message: HcProof) -> tuple[str, str, bytes] | Forwarded:
-        """Card number, ID number, and the card's MAC over the client random (physical)."""
+    def on_hc_proof(self, message: HcProof) -> tuple[CardIds, bytes] | Forwarded:
+        """Whose card it is, and its proof over the client random (physical)."""
         if self._virtual is not None:
             virtual = self._virtual.card
-            return virtual.card_id, virtual.id_no, self._virtual.vhc_id.encode()
+            return CardIds(virtual.card_id, virtual.id_no), self._virtual.vhc_id.encode()
         card = self._verified_card()
 
-        def prove(connection: CardConnection) -> tuple[str, str, bytes]:
+        def prove(connection: CardConnection) -> tuple[CardIds, bytes]:
             hc = card(connection)
             profile = hc.read_profile()
-            return profile.card_id, profile.id_no, hc.authenticate_data(message.client_random)
+            ids = CardIds(profile.card_id, profile.id_no)
+            return ids, hc.authenticate_data(message.client_random)
 
         return self.converse_last(message, prove)
 
@@ -369,12 +373,18 @@ def _refuse_twice(hc: HealthCardSession) -> None:
         raise errors.BrokerError("the PIN is already verified", code=Code.HC_PIN_ALREADY_VERIFIED)
 
 
-def _basic(card: VhcCard) -> dict[str, Any]:
-    return {
-        "cardId": card.card_id,
-        "idNo": card.id_no,
-        "name": card.name,
-        "birthday": card.birthday,
-        "sex": card.sex,
-        "identityStatus": card.identity_status,
-    }
+def virtual_patient(card: VhcCard) -> PatientData:
+    """A virtual card's holder."""
+    return PatientData(
+        card_id=card.card_id,
+        id_no=card.id_no,
+        name=card.name,
+        birthday=card.birthday,
+        sex=card.sex,
+        identity_status=card.identity_status,
+    )
+
+
+def virtual_basic(card: VhcCard) -> HcBasic:
+    """A virtual card's basic data: it has no issue date."""
+    return HcBasic(**dataclasses.asdict(virtual_patient(card)), date_issue=None)

@@ -13,6 +13,7 @@ from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
 from broker import errors
+from broker.answers import CardIds, HpcHolder
 from broker.cards.hpc import HpcSession
 from broker.cards.records import Environment
 from broker.codes import Code
@@ -76,15 +77,23 @@ class HcaMobileVerify(Message[None]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcaBasicData(Message[dict[str, str]]):
+class HcaBasicData(Message[HpcHolder]):
     """Card number, ID number, names; sent directly (not by the station), only in an ``expect``
     state."""
 
     expect: tuple[HcaStatus, ...] | None = None
 
 
+@dataclass(frozen=True)
+class HpcSignature:
+    """An HPC's signature and whose card made it."""
+
+    signature: bytes
+    signer: CardIds
+
+
 @dataclass(frozen=True, kw_only=True)
-class HcaSign(Message[dict[str, Any]]):
+class HcaSign(Message[HpcSignature]):
     """The HPC's signature over ``data``."""
 
     data: bytes
@@ -212,7 +221,7 @@ class HcaActor(CardHolderActor):
         self.card_id = self._mobile.card_id
         self._set(HcaType.MOBILE, HcaStatus.PIN_VERIFIED)
 
-    def on_hca_basic_data(self, message: HcaBasicData) -> dict[str, str] | Forwarded:
+    def on_hca_basic_data(self, message: HcaBasicData) -> HpcHolder | Forwarded:
         """The holder's data, from the card or the mobile certificate."""
         if message.expect is not None and self._status not in message.expect:
             raise StateMovedError(f"the HCA is in state {self._status.value} now")
@@ -220,40 +229,27 @@ class HcaActor(CardHolderActor):
             self._require_pin_verified()
         if self._mobile is not None:
             holder = self._mobile
-            return {
-                "cardId": holder.card_id,
-                "idNo": holder.id_no,
-                "cName": holder.name,
-                "eName": "",
-            }
+            return HpcHolder(
+                card_id=holder.card_id, id_no=holder.id_no, c_name=holder.name, e_name=""
+            )
 
-        def read(connection: CardConnection) -> dict[str, str]:
-            hpc = HpcSession(connection)
-            hpc.select()
-            data = hpc.basic_data()
-            return {
-                "cardId": data.card_id,
-                "idNo": data.id_no,
-                "cName": data.c_name,
-                "eName": data.e_name,
-            }
+        def read(connection: CardConnection) -> HpcHolder:
+            data = _selected(connection).basic_data()
+            return HpcHolder(
+                card_id=data.card_id, id_no=data.id_no, c_name=data.c_name, e_name=data.e_name
+            )
 
         return self.converse_last(message, read)
 
-    def on_hca_sign(self, message: HcaSign) -> dict[str, Any] | Forwarded:
+    def on_hca_sign(self, message: HcaSign) -> HpcSignature | Forwarded:
         """The card's signature and who made it; a mobile certificate cannot sign here (1403)."""
         self._require_pin_verified()
         self._physical(message)
 
-        def sign(connection: CardConnection) -> dict[str, Any]:
-            hpc = HpcSession(connection)
-            hpc.select()
+        def sign(connection: CardConnection) -> HpcSignature:
+            hpc = _selected(connection)
             data = hpc.basic_data()
-            return {
-                "signature": hpc.sign(message.data),
-                "hpcId": data.card_id,
-                "hpcIdNo": data.id_no,
-            }
+            return HpcSignature(hpc.sign(message.data), CardIds(data.card_id, data.id_no))
 
         return self.converse_last(message, sign)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -17,6 +18,17 @@ from actors.names import ActorName, Kind
 from broker.codes import Code
 
 Factory = Callable[[], pykka.ActorRef[Any]]
+
+
+@dataclass(frozen=True)
+class ActorEntry:
+    """One actor as the admin API lists it."""
+
+    name: str
+    station: str | None  # None: shared by every station
+    state: str  # "running" or "restarting"
+    restarts: int
+    inbox: int  # messages waiting
 
 
 class ActorRegistry:
@@ -76,18 +88,18 @@ class ActorRegistry:
         handle.replace(self._factories[name]())
         return handle
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[ActorEntry]:
         """Every actor: name, station, state, restarts, inbox depth (the admin API)."""
         with self._lock:
             entries = [(name, self._handles[name], self._owners[name]) for name in self._order]
         return [
-            {
-                "name": str(name),
-                "station": owner,
-                "state": "running" if handle.is_alive() else "restarting",
-                "restarts": handle.restarts,
-                "inbox": handle.inbox_depth(),
-            }
+            ActorEntry(
+                name=str(name),
+                station=owner,
+                state="running" if handle.is_alive() else "restarting",
+                restarts=handle.restarts,
+                inbox=handle.inbox_depth(),
+            )
             for name, handle, owner in entries
         ]
 

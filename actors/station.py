@@ -48,7 +48,10 @@ from actors.station_calls import (
     version,
 )
 from broker import errors, rules
+from broker.answers import Answer, ReaderTime, Signature, VersionInfo
+from broker.arguments import Arguments
 from broker.cards import commands as cmd
+from broker.cards.records import SamIdentity
 from broker.codes import Code
 from broker.dc.client import DcClient
 from broker.rules import Function
@@ -132,7 +135,7 @@ class StationActor(CardFunctions, BrokerActor):
         if self._binding is not None:
             self._devices.release(self.station, self._binding.device_name)
 
-    def functions(self) -> dict[Function, Callable[[Call], dict[str, Any] | Forwarded | None]]:
+    def functions(self) -> dict[Function, Callable[[Call], Answer | Forwarded]]:
         """Each function of the manual and the method that runs it once its state is reached."""
         return {
             Function.INITIAL: self._do_initial,
@@ -166,19 +169,19 @@ class StationActor(CardFunctions, BrokerActor):
             Function.HC_UPDATE_MARKS: self._do_hc_update_marks,
         }
 
-    def on_call(self, message: Call) -> dict[str, Any] | Forwarded:
+    def on_call(self, message: Call) -> Answer | Forwarded:
         """Check the rules, reach the needed state, run the function."""
         function = message.function
         rules.check_initialized(function, self.board.get(self.station))
         self._advance(function, message)
-        result: dict[str, Any] | Forwarded = self._functions[function](message) or {}
+        result = self._functions[function](message)
         self.log.debug("station.call", function=function.name)  # the API logs its outcome
         return result
 
     def on_reconnect(self, message: Reconnect) -> None:
         """Connect the device again; a device that is gone now leaves the station uninitialised."""
         try:
-            self.on_call(Call(function=Function.INITIAL, args={"name": message.device}))
+            self.on_call(Call(function=Function.INITIAL, args=Arguments(name=message.device)))
         except errors.BrokerError as exc:
             self.log.warning("station.reconnect_failed", device=message.device, error=str(exc))
 
@@ -257,8 +260,8 @@ class StationActor(CardFunctions, BrokerActor):
 
     # --- common ---------------------------------------------------------------------
 
-    def _do_initial(self, message: Call) -> dict[str, Any]:
-        name = message.args.get("name") or None
+    def _do_initial(self, message: Call) -> None:
+        name = message.args.name or None
         known = self._devices.names(self.station)
         if name is not None and name not in known:
             raise errors.BrokerError(f"no device {name!r}", code=Code.NO_DEVICE)
@@ -272,7 +275,7 @@ class StationActor(CardFunctions, BrokerActor):
                     raise
                 continue
             self.log.info("station.initialized", device=candidate)
-            return {}
+            return
         raise errors.BrokerError("; ".join(failures) or "no devices", code=Code.NO_DEVICE)
 
     def _connect(self, name: str, message: Message[Any]) -> None:
@@ -310,14 +313,14 @@ class StationActor(CardFunctions, BrokerActor):
         self._binding = None
         self.on_start()
 
-    def _do_version(self, message: Call) -> dict[str, Any]:
+    def _do_version(self, message: Call) -> VersionInfo:
         return version()
 
-    def _do_reader_time(self, message: Call) -> dict[str, Any]:
+    def _do_reader_time(self, message: Call) -> ReaderTime:
         binding = self._binding_or_fail()
         if binding.sam_type is SamType.PHYSICAL and binding.clock is not None:
-            return {"serverDateTime": binding.clock.ask(message.child(ReadClock()))}
-        return {"serverDateTime": self._dc.server_time()}
+            return ReaderTime(binding.clock.ask(message.child(ReadClock())))
+        return ReaderTime(self._dc.server_time())
 
     # --- SAM ------------------------------------------------------------------------
 
@@ -329,18 +332,13 @@ class StationActor(CardFunctions, BrokerActor):
         self._hca.ask(message.child(HcaLogout(sam_gone=True)))
         self._hc.ask(message.child(HcLogout()))
 
-    def _do_sam_basic(self, message: Call) -> dict[str, Any]:
+    def _do_sam_basic(self, message: Call) -> SamIdentity:
         identity = self._sam_view(message).identity
         if identity is None:
             raise errors.BrokerError("the SAM did not identify itself", code=Code.SAM_MODE1_FAILED)
-        return {
-            "samId": identity.sam_id,
-            "hospitalId": identity.hospital_id,
-            "hospitalName": identity.hospital_name,
-            "hospitalShortName": identity.hospital_short_name,
-        }
+        return identity
 
-    def _do_sam_sign(self, message: Call) -> dict[str, Any]:
+    def _do_sam_sign(self, message: Call) -> Signature:
         fields, _ = self._signature_base(message)
         return self._sam_signed(message, fields, b"")
 

@@ -16,22 +16,24 @@ from actors.holder import Source
 from actors.messages import Message
 from actors.sam import SamCell
 from broker import errors, rules
+from broker.answers import Answer, VersionInfo
+from broker.arguments import Arguments
 from broker.codes import Code
 from broker.rules import Function
 from broker.state import SamType, StationState
 
-VERSION = {"fileVersion": "1.2.0.1", "longVersion": "6000", "shortVersion": "60"}
 
-
-def version() -> dict[str, Any]:
+def version() -> VersionInfo:
     """Version's answer: the same for every station, whatever its state."""
-    return {**VERSION, "location": sys.argv[0]}
+    return VersionInfo(
+        file_version="1.2.0.1", long_version="6000", short_version="60", location=sys.argv[0]
+    )
 
 
 # Functions with no preconditions (rules.NO_INIT) that need neither a card nor the DC:
 # the caller's own thread answers them, never queued behind the station's work (a SAM
 # verification takes seconds).
-AT_ONCE: dict[Function, Callable[[], dict[str, Any]]] = {Function.VERSION: version}
+AT_ONCE: dict[Function, Callable[[], Answer]] = {Function.VERSION: version}
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,11 @@ class Devices(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Call(Message[dict[str, Any]]):
+class Call(Message[Answer]):
     """Run one function of the manual with its arguments."""
 
     function: Function
-    args: dict[str, Any] = field(default_factory=dict)
+    args: Arguments = field(default_factory=Arguments)
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,25 @@ from actors.messages import Context
 from actors.monitors import MonitorKeeper
 from actors.names import ActorName, Kind
 from actors.reader import CardSeen, ReaderActor, Rescan, SlotChanged
-from actors.registry import ActorRegistry
+from actors.registry import ActorEntry, ActorRegistry
 from actors.restarts import Backoff
 from actors.sam import SamActor, SamCardSeen, SamCell
 from actors.station import AT_ONCE, Call, Reconnect, StationActor, direct, restart_code
+from broker.answers import Answer
+from broker.arguments import Arguments
 from broker.codes import Code
 from broker.config import LOCAL, RestartPolicy, StationConfig
 from broker.dc.client import DcClient
 from broker.rules import Function
-from broker.state import BoardEvent, SamStatus, SamType, StateBoard
+from broker.state import (
+    ActorRestarted,
+    BoardEvent,
+    CardMoved,
+    SamStatus,
+    SamType,
+    StateBoard,
+    StationDegraded,
+)
 from broker.transport.base import SlotEvent
 
 log = structlog.get_logger("actors.supervisor")
@@ -99,10 +109,10 @@ class Supervisor:
         self,
         station: str,
         function: Function,
-        args: dict[str, Any],
+        args: Arguments,
         context: Context,
         timeout: float,
-    ) -> dict[str, Any]:
+    ) -> Answer:
         """Run one function for a station, within ``timeout`` seconds."""
         handle = self.registry.handle(ActorName(Kind.STATION, station))
         at_once = AT_ONCE.get(function)
@@ -114,7 +124,7 @@ class Supervisor:
             # StateMovedError: the card changed since the read model was read; the station decides
             with contextlib.suppress(StateMovedError):
                 card_actor = ActorName(Kind(shortcut.actor), station)
-                answer: dict[str, Any] = self.registry.handle(card_actor).ask(shortcut.message)
+                answer: Answer = self.registry.handle(card_actor).ask(shortcut.message)
                 return answer
         return handle.ask(message)
 
@@ -122,7 +132,7 @@ class Supervisor:
         """An actor by name (KeyError if there is none)."""
         return self.registry.handle(name)
 
-    def actors(self) -> list[dict[str, Any]]:
+    def actors(self) -> list[ActorEntry]:
         """Every actor: name, state, restarts, inbox depth (the admin API)."""
         return self.registry.listing()
 
@@ -237,19 +247,9 @@ class Supervisor:
 
     def _route(self, seen: CardSeen) -> None:
         """A reader's report goes to the SAM of that slot, or to the bound stations' cards."""
-        self.board.publish(
-            BoardEvent(
-                "card",
-                None,
-                {
-                    "reader": seen.reader.removeprefix("reader:"),
-                    "slot": seen.slot,
-                    "present": seen.present,
-                    "kind": seen.identity.kind,
-                    "cardId": seen.identity.card_id,
-                },
-            )
-        )
+        reader = seen.reader.removeprefix("reader:")
+        card = CardMoved(reader, seen.slot, seen.present, seen.identity.kind, seen.identity.card_id)
+        self.board.publish(BoardEvent(None, card))
         with self._lock:
             sam_name = self._sam_slots.get((seen.reader, seen.slot))
         sam = self.registry.find(sam_name) if sam_name else None
@@ -273,7 +273,7 @@ class Supervisor:
         """A monitor runs again: the readers compare their slots with what they believed."""
         for name in self.registry.names(Kind.READER):
             self.registry.handle(name).tell(Rescan())
-        self.board.publish(BoardEvent("restart", None, {"actor": f"monitor:{monitor}"}))
+        self.board.publish(BoardEvent(None, ActorRestarted(f"monitor:{monitor}")))
 
     # --- crashes and restarts -------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class Supervisor:
             log.error("supervisor.degraded", station=station, actor=text, restarts=count)
             for affected in [station] if station else self.board.stations():
                 self.board.update(affected, degraded=reason)
-                self.board.publish(BoardEvent("degraded", affected, {"reason": reason}))
+                self.board.publish(BoardEvent(affected, StationDegraded(reason)))
         timer = threading.Timer(delay, self._replace, (name,), {"reason": f"crash: {exc}"})
         timer.daemon = True
         timer.start()
@@ -301,9 +301,7 @@ class Supervisor:
         handle = self.registry.renew(name)
         log.info("supervisor.restarted", actor=str(name), reason=reason, restarts=handle.restarts)
         station = self.registry.owner(name)
-        self.board.publish(
-            BoardEvent("restart", station, {"actor": str(name), "restarts": handle.restarts})
-        )
+        self.board.publish(BoardEvent(station, ActorRestarted(str(name), handle.restarts)))
         self._rebind(name)
 
     def _remember_device(self, name: ActorName) -> None:

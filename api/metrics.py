@@ -239,11 +239,11 @@ class MetricsResource:
         restarts = "nhi_broker_actor_restarts_total"
         yield from header(restarts, "counter", "Restarts of each actor since the broker started.")
         for actor in actors:
-            yield sample(restarts, ("actor",), (str(actor["name"]),), actor["restarts"])
+            yield sample(restarts, ("actor",), (actor.name,), actor.restarts)
         inbox = "nhi_broker_actor_inbox_depth"
         yield from header(inbox, "gauge", "Messages waiting in each actor's inbox.")
         for actor in actors:
-            yield sample(inbox, ("actor",), (str(actor["name"]),), actor["inbox"])
+            yield sample(inbox, ("actor",), (actor.name,), actor.inbox)
 
     def _card_lines(self) -> Iterable[str]:
         name = "nhi_broker_cards_present"

@@ -3,9 +3,12 @@ around a real broker (the composition root's ``RunningBroker``) or a small fake.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from actors.messages import Context
+from actors.registry import ActorEntry
+from broker.answers import Answer
+from broker.arguments import Arguments
 from broker.config import BrokerConfig
 from broker.dc.client import DcClient
 from broker.rules import Function
@@ -21,10 +24,10 @@ class Stations(Protocol):
         self,
         station: str,
         function: Function,
-        args: dict[str, Any],
+        args: Arguments,
         context: Context,
         timeout: float,
-    ) -> dict[str, Any]:
+    ) -> Answer:
         """Run one function of the manual for a station."""
         ...
 
@@ -44,7 +47,7 @@ class Stations(Protocol):
         """The station using ``reader``; None if shared."""
         ...
 
-    def actors(self) -> list[dict[str, Any]]:
+    def actors(self) -> list[ActorEntry]:
         """Every actor: name, station, state, restarts, inbox depth."""
         ...
 

@@ -1,6 +1,6 @@
 """Status reads under a slow data centre, and 4 stations at once vs 1, measured in one run.
 
-1. Status reads: p50/p99 of ``board.get("desk2").to_json()`` (what the status
+1. Status reads: p50/p99 of ``status_json(board.get("desk2"))`` (what the status
    endpoint serves) and of ``Function.VERSION`` on ``local`` (answered in
    the caller's thread), idle and while desk2's SAM verification waits on a
    DC that answers each request after 2 s; and VERSION on desk2 itself
@@ -29,6 +29,7 @@ from typing import Any
 import pykka
 
 from actors.messages import Context
+from api.wire import answer_json, arguments, status_json
 from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.config import BrokerConfig, SimConfig, StationConfig
@@ -53,9 +54,11 @@ RATIO_GOAL = 3.6
 
 
 def call(broker: RunningBroker, station: str, function: Function, **args: Any) -> dict[str, Any]:
-    """One function for one station, as the API would run it."""
+    """One function for one station, as the API would run it and show it."""
     context = Context(f"bench-{function.name}", "bench", station)
-    return broker.supervisor.call(station, function, args, context, CALL_TIMEOUT)
+    return answer_json(
+        broker.supervisor.call(station, function, arguments(args), context, CALL_TIMEOUT)
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -91,7 +94,7 @@ class Samples:
     version: list[float] = dataclasses.field(default_factory=list)
 
     def lines(self, label: str) -> list[str]:
-        board = f"board.get({STATUS_STATION!r}).to_json()"
+        board = f"status_json(board.get({STATUS_STATION!r}))"
         version = f"VERSION on {ACTOR_STATION}"
         return [
             f"  {label} (n={len(self.board)} each)",
@@ -109,7 +112,7 @@ def sample_status(broker: RunningBroker, keep_going: Callable[[int], bool]) -> S
     samples = Samples()
     while keep_going(len(samples.board)):
         start = time.perf_counter()
-        broker.board.get(STATUS_STATION).to_json()
+        status_json(broker.board.get(STATUS_STATION))
         samples.board.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         call(broker, ACTOR_STATION, Function.VERSION)

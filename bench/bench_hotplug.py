@@ -24,6 +24,7 @@ import pykka
 from actors.messages import Context
 from broker import config as broker_config
 from broker import logging as broker_logging
+from broker.arguments import Arguments
 from broker.rules import Function
 from broker.state import HcStatus, StateBoard, StationState
 from broker.transport.serial_frames import Slot
@@ -71,13 +72,13 @@ def main() -> None:
             lambda: kit.serial["COM1"].insert(Slot.HC, kit.cards.card("900000000735")),
         ),
     ):
-        broker.supervisor.call("local", Function.INITIAL, {"name": device}, context, 10)
+        broker.supervisor.call("local", Function.INITIAL, Arguments(name=device), context, 10)
         samples = []
         for _ in range(args.rounds):
             samples.append(_time_until(broker.board, move_out, absent))
             samples.append(_time_until(broker.board, move_in, present))
         results["in-process reader" if device != "COM1" else "serial reader (pty)"] = samples
-        broker.supervisor.call("local", Function.FINALIZE, {}, context, 10)
+        broker.supervisor.call("local", Function.FINALIZE, Arguments(), context, 10)
     broker.close()
     pykka.ActorRegistry.stop_all()
     print(f"card insert/remove → read model, {args.rounds} of each")

@@ -86,33 +86,55 @@ class StationState:
     pin_pad_waiting: bool = False  # the reader's PIN pad waits for the holder to type
     degraded: str | None = None  # why, when restarts exceeded their limit
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``status`` object of ``GET /api/common/v1/Status``."""
-        return {
-            "initialized": self.initialized,
-            "deviceName": self.device_name,
-            "readerName": self.reader_name,
-            "sam": {"type": int(self.sam_type), "status": int(self.sam_status)},
-            "hpc": {"type": int(self.hca_type), "status": int(self.hca_status)},
-            "hc": {
-                "type": int(self.hc_type),
-                "status": int(self.hc_status),
-                "hasPin": self.hc_has_pin,
-                "pinVerified": self.hc_pin_verified,
-            },
-            "pinPadWaiting": self.pin_pad_waiting,
-            "degraded": self.degraded,
-        }
+
+@dataclass(frozen=True)
+class CardMoved:
+    """A card came to or left a reader's slot; ``kind`` and ``card_id`` when it was read."""
+
+    reader: str
+    slot: str
+    present: bool
+    kind: str | None  # "hc", "hpc", "sam"
+    card_id: str | None
+
+
+@dataclass(frozen=True)
+class ActorRestarted:
+    """An actor, or a device monitor, runs again; monitors' restarts are not counted (None)."""
+
+    actor: str
+    restarts: int | None = None
+
+
+@dataclass(frozen=True)
+class StationDegraded:
+    """A station's actors restarted more often than the policy allows."""
+
+    reason: str
+
+
+EventData = StationState | CardMoved | ActorRestarted | StationDegraded
+EVENT_KINDS: dict[type[EventData], str] = {
+    StationState: "state",
+    CardMoved: "card",
+    ActorRestarted: "restart",
+    StationDegraded: "degraded",
+}
 
 
 @dataclass(frozen=True)
 class BoardEvent:
-    """Something a live view should know: a state change, a card, a restart."""
+    """Something a live view should know: a state change, a card, a restart; ``station`` is
+    None when it concerns every station (or, for a card, the reader's owner)."""
 
-    kind: str  # "state", "card", "restart", "degraded"
     station: str | None
-    data: dict[str, Any]
+    data: EventData
     at: float = field(default_factory=time.time)
+
+    @property
+    def kind(self) -> str:
+        """``state``, ``card``, ``restart`` or ``degraded``."""
+        return EVENT_KINDS[type(self.data)]
 
 
 Listener = Callable[[BoardEvent], None]
@@ -144,7 +166,7 @@ class StateBoard:
             self._states[station] = after
             self._changed.notify_all()
         if after != before:
-            self.publish(BoardEvent("state", station, after.to_json()))
+            self.publish(BoardEvent(station, after))
         return after
 
     def publish(self, event: BoardEvent) -> None:

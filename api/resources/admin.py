@@ -13,6 +13,7 @@ import structlog
 
 from api.docs import PathDoc, Schema
 from api.services import ApiServices
+from api.wire import flat_json
 
 PREFIX = "/api/admin/v1"
 TAG = "admin"
@@ -39,7 +40,8 @@ class ActorsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Every actor: name, station, state, restarts, inbox depth."""
-        resp.media = {"actors": self._services.broker.supervisor.actors()}
+        actors = self._services.broker.supervisor.actors()
+        resp.media = {"actors": [flat_json(actor) for actor in actors]}
 
 
 class RestartResource:

@@ -25,8 +25,9 @@ import falcon
 from api.docs import PathDoc
 from api.services import ApiServices
 from api.streams import StreamSlots
+from api.wire import event_json, status_json
 from broker.config import LOCAL
-from broker.state import BoardEvent, StateBoard
+from broker.state import ActorRestarted, BoardEvent, CardMoved, StateBoard
 
 PATH = "/api/events/v1"
 QUEUE_SIZE = 256
@@ -35,12 +36,12 @@ Owner = Callable[[str], str | None]
 
 def concerns(event: BoardEvent, station: str, owner: Owner) -> bool:
     """Whether ``station``'s stream carries ``event``."""
-    if event.kind == "card":
-        holder = owner(str(event.data.get("reader")))
+    if isinstance(event.data, CardMoved):
+        holder = owner(event.data.reader)
         return holder == station or (holder is None and station == LOCAL)
-    if event.kind == "restart":
+    if isinstance(event.data, ActorRestarted):
         return event.station in (None, station)
-    return event.kind in ("state", "degraded") and event.station == station
+    return event.station == station  # its state, its degradation
 
 
 def frame(kind: str, data: dict[str, Any]) -> bytes:
@@ -118,7 +119,7 @@ class EventStream:
             except queue.Empty:
                 yield b": keepalive\n\n"
                 continue
-            yield frame(event.kind, event.data)
+            yield frame(event.kind, event_json(event.data))
 
     def _catch_up(self) -> bytes:
         """After dropped events: forget the backlog and send the whole state again."""
@@ -130,7 +131,7 @@ class EventStream:
                 return self._status()
 
     def _status(self) -> bytes:
-        return frame("status", self._board.get(self._station).to_json())
+        return frame("status", status_json(self._board.get(self._station)))
 
 
 class EventsResource:

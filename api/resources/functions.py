@@ -20,6 +20,9 @@ from actors.station import AT_ONCE
 from api.gate import StationGate
 from api.routes import ROUTES, Route
 from api.services import ApiServices
+from api.wire import answer_json, arguments, status_json
+from broker.answers import Answer
+from broker.arguments import Arguments
 from broker.codes import Code
 from broker.errors import InvalidParameterError
 
@@ -114,12 +117,12 @@ class FunctionResource:
 
     def _respond(self, req: falcon.Request, resp: falcon.Response) -> None:
         route = self._routes[req.method]
-        args = read_body(req)
-        validate(route.request, args)
-        resp.media = ok(self._call(req, route, args))
+        body = read_body(req)
+        validate(route.request, body)
+        resp.media = ok(answer_json(self._call(req, route, arguments(body))))
         req.context.status_code = 0
 
-    def _call(self, req: falcon.Request, route: Route, args: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, req: falcon.Request, route: Route, args: Arguments) -> Answer:
         """Run the function; 503 if its station has too many calls in flight."""
         station = req.context.station
         # What answers at once holds a thread only for a moment: never refused.
@@ -139,7 +142,7 @@ class StatusResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The caller's station's state."""
         state = self._services.broker.board.get(req.context.station)
-        resp.media = ok({"status": state.to_json()})
+        resp.media = ok({"status": status_json(state)})
         req.context.status_code = 0
 
 

@@ -11,6 +11,7 @@ import pykka
 import pytest
 
 from actors.messages import Context
+from api.wire import answer_json, arguments
 from broker import config
 from broker.codes import Code
 from broker.errors import BrokerError
@@ -32,11 +33,14 @@ def broker(tmp_path: Path) -> Iterator[RunningBroker]:
 
 
 def make_call(broker: RunningBroker, station: str) -> Call:
-    """``call(Function.X, **args)`` for one station, raising BrokerError like the API sees it."""
+    """``call(Function.X, **fields)`` for one station, as the API runs it: the request's
+    fields by their wire names in, BrokerError or the fields the API shows (api/wire.py) out."""
 
     def call(function: Function, **args: Any) -> dict[str, Any]:
         context = Context(f"test-{function.name}", "pytest", station)
-        return broker.supervisor.call(station, function, args, context, TIMEOUT)
+        return answer_json(
+            broker.supervisor.call(station, function, arguments(args), context, TIMEOUT)
+        )
 
     return call
 

@@ -15,7 +15,9 @@ from actors.messages import Context
 from actors.reader import Converse
 from actors.sam import GetSam
 from actors.station import Call
+from api.wire import status_json
 from broker.apdu import CommandApdu
+from broker.arguments import Arguments
 from broker.cards.sam import SamSession
 from broker.codes import Code
 from broker.errors import SecurityStatusError
@@ -88,7 +90,7 @@ def test_status_reads_answer_while_the_sam_waits_on_a_slow_data_centre(
     verifying.start()
     local(Function.INITIAL, name="COM1")  # another station keeps working meanwhile
     local(Function.SAM_BASIC)
-    reads = [broker.board.get("desk2").to_json() for _ in range(1000)]
+    reads = [status_json(broker.board.get("desk2")) for _ in range(1000)]
     assert verifying.is_alive(), "status reads waited behind the SAM's DC call"
     assert all(r["sam"]["status"] == SamStatus.PRESENT for r in reads)
     verifying.join(WAIT)
@@ -122,7 +124,7 @@ def test_a_timed_out_ask_leaves_the_state_telling_the_truth(
     broker.kit.dc.set_faults(latency_ms=1000)
     impatient = Context("impatient", "pytest", "desk2")
     with pytest.raises(ActorUnavailableError):
-        broker.supervisor.call("desk2", Function.SAM_VERIFY, {}, impatient, 0.3)
+        broker.supervisor.call("desk2", Function.SAM_VERIFY, Arguments(), impatient, 0.3)
     sam = broker.supervisor.handle("sam:901000000047")
     view = sam.ask(GetSam().within(WAIT))  # waits until the abandoned work has ended
     assert state(broker, "desk2").sam_status is view.status is SamStatus.PRESENT
@@ -142,12 +144,14 @@ def test_a_message_whose_caller_gave_up_is_skipped_not_run(
     desk2(Function.HC_BASIC)
     broker.kit.dc.set_faults(latency_ms=1000)
     station = broker.supervisor.handle("station:desk2")
-    slow = Call(function=Function.HC_READ_VIRTUAL, args={"token": _token(broker)}).within(WAIT)
+    slow = Call(function=Function.HC_READ_VIRTUAL, args=Arguments(token=_token(broker))).within(
+        WAIT
+    )
     pending = station.ref.ask(slow, block=False)  # in the inbox first
     logout = Call(function=Function.HC_LOGOUT, context=Context("gone", "pytest", "desk2"))
     with pytest.raises(ActorUnavailableError):  # queued behind the slow call, then abandoned
         station.ask(logout.within(0.2))
-    assert pending.get(timeout=WAIT)["cardId"] == "900000000711"
+    assert pending.get(timeout=WAIT).card_id == "900000000711"
     assert state(broker, "desk2").hc_status is HcStatus.VERIFIED  # the logout never ran
 
 

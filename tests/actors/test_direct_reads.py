@@ -16,7 +16,9 @@ from actors.hc import GetHc, HcBasicData, HcLogout, HcPin
 from actors.hca import HcaBasicData
 from actors.messages import Context
 from actors.station import Call, direct
+from broker.answers import Answer, HcBasic, VersionInfo
 from broker.apdu import CommandApdu
+from broker.arguments import Arguments
 from broker.rules import HC_VERIFIED, Function
 from broker.state import HcaStatus, HcStatus
 from nhi_broker.assembly import RunningBroker
@@ -80,10 +82,12 @@ def test_a_read_waiting_on_its_card_holds_up_neither_the_station_nor_the_card_ac
         read = pool.submit(station.ask, Call(function=Function.HC_BASIC).within(WAIT))
         assert gate.reached.wait(WAIT)
         assert hc.ask(GetHc().within(WAIT)).status is HcStatus.VERIFIED
-        assert station.ask(Call(function=Function.VERSION).within(WAIT))["longVersion"] == "6000"
+        version = station.ask(Call(function=Function.VERSION).within(WAIT))
+        assert isinstance(version, VersionInfo)
+        assert version.long_version == "6000"
         assert not read.done()
         gate.release.set()
-        assert read.result(WAIT)["cardId"] == CARD
+        assert card_id(read.result(WAIT)) == CARD
 
 
 def test_a_read_whose_rules_are_met_does_not_queue_behind_the_stations_work(
@@ -94,8 +98,8 @@ def test_a_read_whose_rules_are_met_does_not_queue_behind_the_stations_work(
     token = broker.kit.dc.dc.issue_token("900000000711")
     busy = pool.submit(desk2, Function.HC_READ_VIRTUAL, token=token)  # the station waits on the DC
     context = Context("hurried", "pytest", "desk2")
-    answer = broker.supervisor.call("desk2", Function.HC_BASIC, {}, context, 1.0)
-    assert answer["cardId"] == CARD
+    answer = broker.supervisor.call("desk2", Function.HC_BASIC, Arguments(), context, 1.0)
+    assert card_id(answer) == CARD
     assert not busy.done()
     broker.kit.dc.set_faults(latency_ms=0)
     assert busy.result(WAIT)["cardId"] == "900000000711"
@@ -116,7 +120,7 @@ def test_a_direct_read_is_only_offered_when_the_read_model_meets_every_rule(
         {"degraded": "restarts exceeded"},
     ):
         assert direct(Call(function=Function.HC_BASIC), dataclasses.replace(met, **changed)) is None
-    assert direct(Call(function=Function.HC_SIGN, args={"serviceType": "01"}), met) is None
+    assert direct(Call(function=Function.HC_SIGN, args=Arguments(service_type="01")), met) is None
 
 
 def test_the_card_actor_refuses_a_direct_read_once_its_card_moved_on(
@@ -147,13 +151,13 @@ def test_a_direct_read_that_finds_its_card_moved_on_is_run_by_the_station(
         assert gate.reached.wait(WAIT)
         hc.ref.ask(HcLogout().within(WAIT), block=False)  # ... with a logout queued behind
         context = Context("after-logout", "pytest", "desk2")
-        read: Future[dict[str, Any]] = pool.submit(
-            broker.supervisor.call, "desk2", Function.HC_BASIC, {}, context, WAIT
+        read: Future[Answer] = pool.submit(
+            broker.supervisor.call, "desk2", Function.HC_BASIC, Arguments(), context, WAIT
         )
         assert queued.wait(WAIT)  # sent directly: the read model still said "verified"
         gate.release.set()
         # The logout ran first; the station found the card again and verified it anew.
-        assert read.result(WAIT)["cardId"] == CARD
+        assert card_id(read.result(WAIT)) == CARD
     assert state(broker, "desk2").hc_status is HcStatus.VERIFIED
 
 
@@ -170,3 +174,9 @@ def _signal_when_queued(actor: ActorHandle, kind: type) -> threading.Event:
 
     inbox.put = put_and_tell  # type: ignore[method-assign]
     return seen
+
+
+def card_id(answer: Answer) -> str:
+    """The card number of an HC basic-data answer."""
+    assert isinstance(answer, HcBasic), answer
+    return answer.card_id

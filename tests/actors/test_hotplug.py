@@ -8,7 +8,7 @@ import pytest
 from broker.apdu import CommandApdu
 from broker.codes import Code
 from broker.rules import Function
-from broker.state import HcaStatus, HcStatus, StationState
+from broker.state import ActorRestarted, HcaStatus, HcStatus, StationState
 from broker.transport.serial_frames import Slot
 from nhi_broker.assembly import RunningBroker
 from nhi_kit.emulators.card import CardEmulator
@@ -75,7 +75,7 @@ def test_a_card_pulled_mid_request_fails_cleanly_and_reinsertion_needs_no_restar
     slot.insert(card)
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.PRESENT)
     assert local(Function.HC_BASIC)["cardId"] == "900000000711"
-    assert all(actor["restarts"] == 0 for actor in broker.supervisor.actors())
+    assert all(actor.restarts == 0 for actor in broker.supervisor.actors())
 
 
 def test_a_removed_sam_takes_the_station_back_to_sam_0(broker: RunningBroker, local: Call) -> None:
@@ -93,7 +93,7 @@ def test_a_dead_serial_monitor_is_restarted_and_events_flow_again(
     kit = _kit(broker)
     heard: list[str] = []
     broker.board.subscribe(
-        lambda e: heard.append(str(e.data.get("actor"))) if e.kind == "restart" else None
+        lambda e: heard.append(e.data.actor) if isinstance(e.data, ActorRestarted) else None
     )
     local(Function.INITIAL, name="COM1")
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.PRESENT)

@@ -12,11 +12,12 @@ import pykka
 import pytest
 
 from actors.base import ActorUnavailableError
+from api.wire import status_json
 from broker import config
 from broker.apdu import CommandApdu
 from broker.config import RestartPolicy
 from broker.rules import Function
-from broker.state import BoardEvent, HcStatus
+from broker.state import ActorRestarted, BoardEvent, HcStatus
 from nhi_broker.assembly import RunningBroker, assemble
 from nhi_kit.emulators.card import CardEmulator
 from tests.actors.conftest import Call, make_call, state
@@ -33,9 +34,9 @@ class Restarts:
         broker.board.subscribe(self._hear)
 
     def _hear(self, event: BoardEvent) -> None:
-        if event.kind == "restart":
+        if isinstance(event.data, ActorRestarted):
             with self._changed:
-                self._seen.append(str(event.data["actor"]))
+                self._seen.append(event.data.actor)
                 self._changed.notify_all()
 
     def wait(self, actor: str, count: int = 1) -> bool:
@@ -131,7 +132,7 @@ def test_too_many_restarts_mark_the_station_degraded_until_it_is_restarted(
     assert degraded is not None
     assert "hc:desk2" in degraded
     assert state(fragile, "local").degraded is None  # only the station that owns it
-    assert fragile.board.get("desk2").to_json()["degraded"] == degraded
+    assert status_json(fragile.board.get("desk2"))["degraded"] == degraded
     fragile.supervisor.restart("desk2")
     assert state(fragile, "desk2").degraded is None
     make_call(fragile, "desk2")(Function.INITIAL)
@@ -148,9 +149,9 @@ def test_an_actor_or_a_whole_station_restarts_on_request(
     assert again is not None  # a restarted station connects its device again by itself
     assert again.device_name == "901000000047"
     assert desk2(Function.HC_BASIC)["cardId"] == "900000000728"
-    listed = {a["name"]: a for a in broker.supervisor.actors()}
-    assert listed["station:desk2"]["restarts"] == 1
-    assert listed["station:desk2"]["state"] == "running"
-    assert listed["station:local"]["restarts"] == 0
+    listed = {a.name: a for a in broker.supervisor.actors()}
+    assert listed["station:desk2"].restarts == 1
+    assert listed["station:desk2"].state == "running"
+    assert listed["station:local"].restarts == 0
     with pytest.raises(KeyError):
         broker.supervisor.restart("nobody")

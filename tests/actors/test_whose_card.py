@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from actors.hc import GetHc
 from actors.messages import Context
 from actors.reader import Probe
+from api.wire import answer_json, arguments
 from broker import config
 from broker.errors import BrokerError
 from broker.rules import Function as F  # noqa: N817 - the manual's functions, short
@@ -63,8 +64,10 @@ class WhoseCard(RuleBasedStateMachine):
     # --- helpers ------------------------------------------------------------------
 
     def call(self, function: F, **args: object) -> dict[str, object]:
+        """The fields a client reads in the answer (api/wire.py)."""
         context = Context(f"whose-{function.name}", "pytest", STATION)
-        return self.broker.supervisor.call(STATION, function, dict(args), context, 10.0)
+        answer = self.broker.supervisor.call(STATION, function, arguments(args), context, 10.0)
+        return answer_json(answer)
 
     def settle(self) -> None:
         """Wait until the station's card actor has taken in the last move in the reader.

@@ -22,9 +22,11 @@ from api.resources.events import (
     StreamSlots,
 )
 from api.services import ApiServices, token_hash
+from api.wire import status_json
 from broker import config
+from broker.arguments import Arguments
 from broker.rules import Function
-from broker.state import BoardEvent, StateBoard
+from broker.state import BoardEvent, CardMoved, StateBoard
 from nhi_broker.assembly import RunningBroker, assemble
 from nhi_broker.webapp import broker_app
 from nhi_https.server import HttpServer
@@ -132,7 +134,7 @@ def test_the_stream_opens_with_the_stations_status(
         assert stream.response.getheader("Cache-Control") == "no-cache"
         kind, status = stream.next()
         assert kind == "status"
-        assert status == broker.board.get("local").to_json()
+        assert status == status_json(broker.board.get("local"))
     finally:
         stream.close()
 
@@ -166,7 +168,7 @@ def test_state_changes_and_restarts_of_the_station_arrive(
     try:
         stream.next()
         context = Context("test-events", "pytest", "local")
-        broker.supervisor.call("local", Function.INITIAL, {"name": "COM1"}, context, 10.0)
+        broker.supervisor.call("local", Function.INITIAL, Arguments(name="COM1"), context, 10.0)
         _, state = stream.until(lambda e: e[0] == "state" and e[1]["initialized"])
         assert state["deviceName"] == "COM1"
         broker.supervisor.restart("hc:local")
@@ -190,7 +192,7 @@ def test_every_event_sent_is_what_the_openapi_document_describes(
         sim_control.remove(broker, "Virtual Reader 0")
         stream.until(_card("Virtual Reader 0"))
         context = Context("test-events", "pytest", "local")
-        broker.supervisor.call("local", Function.INITIAL, {"name": "COM1"}, context, 10.0)
+        broker.supervisor.call("local", Function.INITIAL, Arguments(name="COM1"), context, 10.0)
         stream.until(lambda e: e[0] == "state")
         broker.supervisor.restart("hc:local")
         stream.until(lambda e: e[0] == "restart")
@@ -209,9 +211,9 @@ def test_a_station_sees_its_own_readers_only(broker: RunningBroker, server: Http
     stream = Stream(server, {"Authorization": f"Bearer {DESK2}"})
     try:
         _, status = stream.next()
-        assert status == broker.board.get("desk2").to_json()
+        assert status == status_json(broker.board.get("desk2"))
         local_card = _published(
-            broker, lambda e: e.kind == "card" and e.data["reader"].endswith(" 0")
+            broker, lambda e: isinstance(e.data, CardMoved) and e.data.reader.endswith(" 0")
         )
         sim_control.remove(broker, "Virtual Reader 0")  # local's default reader
         assert local_card.wait(READ_TIMEOUT)

@@ -168,14 +168,14 @@ def test_actors_restarts_and_inboxes(
     assert metrics.types["nhi_broker_actor_restarts_total"] == "counter"
     assert metrics.types["nhi_broker_actor_inbox_depth"] == "gauge"
     assert {s["actor"] for s in metrics.series("nhi_broker_actor_restarts_total")} == {
-        a["name"] for a in actors
+        a.name for a in actors
     }
     assert {s["actor"] for s in metrics.series("nhi_broker_actor_inbox_depth")} == {
-        a["name"] for a in actors
+        a.name for a in actors
     }
     assert metrics.value("nhi_broker_actor_restarts_total", actor="station:local") >= 1
     assert metrics.value("nhi_broker_actor_restarts_total", actor="station:local") == next(
-        a["restarts"] for a in supervisor.actors() if a["name"] == "station:local"
+        a.restarts for a in supervisor.actors() if a.name == "station:local"
     )
 
 

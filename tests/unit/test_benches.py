@@ -25,7 +25,7 @@ FIGURES = {
         r"PC/SC \(pcscd \+ vpcd\) +skipped with --quick \(needs pcscd",
     ],
     "bench_actors": [
-        r"board\.get\('desk2'\)\.to_json\(\) +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
+        r"status_json\(board\.get\('desk2'\)\) +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
         r"VERSION on local +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
         r"VERSION on desk2 itself \(its station busy with the verification\) took \d+ ms",
         r"1 station alone +[\d.]+ calls/s",
