@@ -7,6 +7,8 @@ pcscd gone → ``ReaderNotFoundError``, anything else → ``TransportError``.
 Cards are released with SCARD_LEAVE_CARD: pyscard's default, UNPOWER, would
 drop the card's authentication. pcsc-lite serialises calls
 on one context, so each slot owns its context and the monitor has its own.
+The monitor's thread and bookkeeping are ``pcsc_monitor.ReaderMonitor``;
+``PcscMonitor`` here adds only its calls into pcscd.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
-import structlog
 from smartcard import scard
 
 from broker.errors import CardAbsentError, ReaderNotFoundError, TransportError
-from broker.transport.base import SlotEvent, SlotListener
-
-log = structlog.get_logger(__name__)
-
-PNP_NOTIFICATION: Final = "\\\\?PnP?\\Notification"  # pseudo reader: readers added/removed
+from broker.transport.pcsc_monitor import (
+    PNP_NOTIFICATION,
+    PcscdGoneError,
+    ReaderMonitor,
+    ReaderState,
+    Wait,
+)
 
 _OK: Final[int] = scard.SCARD_S_SUCCESS
 _TIMEOUT: Final[int] = scard.SCARD_E_TIMEOUT
@@ -315,164 +317,52 @@ class PcscConnection:
         self.close()
 
 
-@dataclass
-class _Seen:
-    """What the monitor last saw in a reader."""
-
-    state: int
-    present: bool
-
-
-class PcscMonitor:
-    """Reports card insert/remove in PC/SC readers as ``SlotEvent`` values.
-
-    Runs one thread on its own context. Readers appearing later are watched
-    too (all readers, or those named in ``readers``). Cards already present
-    at start are reported as inserted. If pcscd goes away, present cards are
-    reported removed and the thread retries until pcscd returns. Any other
-    failure, a listener's exception included, ends the thread: ``error`` holds
-    it and ``on_failure`` is called, so a supervisor can start a new monitor.
-    """
-
-    def __init__(
-        self,
-        listener: SlotListener,
-        readers: list[str] | None = None,
-        poll_timeout_ms: int = 1000,
-        retry_delay: float = 1.0,
-        on_failure: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        self._listener = listener
-        self._wanted = None if readers is None else frozenset(readers)
-        self._poll_timeout_ms = poll_timeout_ms
-        self._retry_delay = retry_delay
-        self._on_failure = on_failure
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._context: int | None = None
-        self._seen: dict[str, _Seen] = {}
-        self._pnp_state = scard.SCARD_STATE_UNAWARE
-        self._reachable = True
-        self._thread = threading.Thread(target=self._run, name="pcsc-monitor", daemon=True)
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        """Start watching."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop watching and wait for the thread to end."""
-        self._stop.set()
-        with self._lock:
-            if self._context is not None:
-                scard.SCardCancel(self._context)
-        if self._thread.ident is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        """Whether the monitor thread runs."""
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                context = self._establish()
-                if context is None:
-                    self._stop.wait(self._retry_delay)
-                    continue
-                try:
-                    self._watch(context)
-                finally:
-                    self._release(context)
-        except Exception as exc:  # any failure must end the thread visibly
-            self.error = exc
-            log.exception("pcsc.monitor_failed")
-            if self._on_failure is not None:
-                self._on_failure(exc)
+class PcscMonitor(ReaderMonitor):
+    """``ReaderMonitor`` on pcscd: card insert/remove events, one thread on its own context."""
 
     def _establish(self) -> int | None:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult in _DEAD_CONTEXT:
-            if self._reachable:  # once, not at every retry
-                log.warning("pcsc.unreachable", retry_every_s=self._retry_delay)
-            self._reachable = False
             return None
         if hresult != _OK:
             raise _failure(hresult, "establish context", "pcscd")
-        if not self._reachable:
-            log.info("pcsc.reachable")
-        self._reachable = True
-        with self._lock:
-            self._context = int(context)
-        return self._context
+        return int(context)
 
     def _release(self, context: int) -> None:
-        with self._lock:
-            self._context = None
         scard.SCardReleaseContext(context)
 
-    def _watch(self, context: int) -> None:
-        """Wait for reader changes until stopped or pcscd goes away."""
-        self._pnp_state = scard.SCARD_STATE_UNAWARE
-        readers = self._readers(context)
-        while not self._stop.is_set():
-            request = self._request(readers)
-            hresult, states = scard.SCardGetStatusChange(context, self._poll_timeout_ms, request)
-            if hresult in (_TIMEOUT, scard.SCARD_E_CANCELLED):
-                continue
-            if hresult in _DEAD_CONTEXT:
-                log.warning("pcsc.unreachable", error=str(PcscResultError(hresult)))
-                self._reachable = False  # so the retries that follow stay quiet
-                self._forget(list(self._seen))
-                return
-            if hresult == scard.SCARD_E_UNKNOWN_READER:  # vanished since we listed it
-                readers = self._readers(context)
-                continue
-            if hresult != _OK:
-                raise _failure(hresult, "watch readers", ", ".join(readers) or "(none)")
-            if self._update([(str(n), int(s), bytes(a)) for n, s, a in states]):
-                readers = self._readers(context)
+    def _cancel(self, context: int) -> None:
+        scard.SCardCancel(context)
 
-    def _request(self, readers: list[str]) -> list[tuple[str, int]]:
-        """Reader states as last seen, for SCardGetStatusChange to wait on."""
-        request = [(name, self._seen[name].state if name in self._seen else 0) for name in readers]
-        request.append((PNP_NOTIFICATION, self._pnp_state))
-        return request
-
-    def _readers(self, context: int) -> list[str]:
+    def _reader_names(self, context: int) -> list[str]:
         hresult, names = scard.SCardListReaders(context, [])
-        present = [str(name) for name in names] if hresult == _OK else []
-        watched = [n for n in present if self._wanted is None or n in self._wanted]
-        self._forget([name for name in self._seen if name not in watched])
-        return watched
+        return [str(name) for name in names] if hresult == _OK else []
 
-    def _update(self, states: list[tuple[str, int, bytes]]) -> bool:
-        """Report what changed; return whether the reader list must be read again."""
-        relist = False
-        for name, state, atr in states:
-            if name == PNP_NOTIFICATION:
-                relist = relist or bool(state & _CHANGED)
-                self._pnp_state = state
-            elif state & _GONE:
-                relist = True
-            else:
-                self._observe(name, state, atr)
-        return relist
+    def _wait(
+        self, context: int, known: list[tuple[str, int]], timeout_ms: int
+    ) -> list[ReaderState] | Wait:
+        hresult, states = scard.SCardGetStatusChange(context, timeout_ms, known)
+        if hresult in (_TIMEOUT, scard.SCARD_E_CANCELLED):
+            return Wait.IDLE
+        if hresult in _DEAD_CONTEXT:
+            cause = PcscResultError(hresult)
+            raise PcscdGoneError(str(cause)) from cause
+        if hresult == scard.SCARD_E_UNKNOWN_READER:  # vanished since we listed it
+            return Wait.RELIST
+        if hresult != _OK:
+            readers = ", ".join(name for name, _ in known if name != PNP_NOTIFICATION)
+            raise _failure(hresult, "watch readers", readers or "(none)")
+        return [_read_state(str(name), int(word), bytes(atr)) for name, word, atr in states]
 
-    def _observe(self, name: str, state: int, atr: bytes) -> None:
-        present = bool(state & _PRESENT)
-        seen = self._seen.get(name)
-        self._seen[name] = _Seen(state, present)
-        # A changed event counter with the card still present: pulled and re-inserted.
-        swapped = seen is not None and seen.present and _counter(seen.state) != _counter(state)
-        if seen is not None and seen.present and (swapped or not present):
-            self._listener(SlotEvent(name, present=False))
-        if present and (seen is None or not seen.present or swapped):
-            self._listener(SlotEvent(name, present=True, atr=atr))
 
-    def _forget(self, names: list[str]) -> None:
-        """Drop readers that are gone, reporting their cards removed."""
-        for name in names:
-            seen = self._seen.pop(name)
-            if seen.present:
-                self._listener(SlotEvent(name, present=False))
+def _read_state(name: str, word: int, atr: bytes) -> ReaderState:
+    """A reader's entry in a status-change answer, its state bits read."""
+    return ReaderState(
+        name,
+        word,
+        present=bool(word & _PRESENT),
+        changed=bool(word & _CHANGED),
+        gone=bool(word & _GONE),
+        events=_counter(word),
+        atr=atr,
+    )

@@ -2,10 +2,10 @@
 
 One ``SerialReader`` owns the port and a lock, so requests from different
 threads never interleave on the line. Its three slots (SAM, HPC, HC) are
-``SerialSlot`` objects implementing ``CardSlot``; ``serial_monitor`` polls
-STATUS and reports inserts and removals. Framing lives in
-``serial_frames``; ``docs/serial-protocol.md`` has the protocol, timeouts and
-retry policy.
+``serial_slots.SerialSlot`` objects implementing ``CardSlot``;
+``serial_monitor`` polls STATUS and reports inserts and removals. Framing
+lives in ``serial_frames``; ``docs/serial-protocol.md`` has the protocol,
+timeouts and retry policy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -38,22 +38,12 @@ from broker.transport.serial_frames import (
     Request,
     Response,
     Slot,
-    SlotState,
     Status,
     encode_frame,
 )
+from broker.transport.serial_slots import SerialConnection, SerialSlot
 
-__all__ = [
-    "GarbledReplyError",
-    "PinPadCancelledError",
-    "PinPadTimeoutError",
-    "ReaderStatus",
-    "SerialConnection",
-    "SerialReader",
-    "SerialSlot",
-    "Slot",
-    "SlotState",
-]
+__all__ = ["GarbledReplyError", "SerialReader"]
 
 log = structlog.get_logger(__name__)
 
@@ -205,7 +195,7 @@ class SerialReader:
             timeout=self.pin_pad_timeout + self.timeout,
         )
 
-    # --- connection support ---------------------------------------------
+    # --- connection support (for serial_slots) --------------------------
 
     def _on_card(
         self, connection: SerialConnection, command: Command, payload: bytes, timeout: float
@@ -356,73 +346,3 @@ def _roc_payload(payload: bytes) -> str:
     text = payload.decode("ascii")
     parse_roc(text)  # ValueError unless a real ROC time
     return text
-
-
-class SerialSlot:
-    """One slot of a ``SerialReader``, as a ``CardSlot``."""
-
-    def __init__(self, reader: SerialReader, slot: Slot) -> None:
-        self.reader = reader
-        self.slot = slot
-
-    @property
-    def name(self) -> str:
-        """E.g. ``COM1 HC``."""
-        return self.reader.slot_name(self.slot)
-
-    def is_card_present(self) -> bool:
-        """Whether a card sits in the slot (asks the reader)."""
-        return self.reader.status().is_present(self.slot)
-
-    def connect(self) -> SerialConnection:
-        """Power the card on; ``CardAbsentError`` if the slot is empty."""
-        return self.reader.connect(self.slot)
-
-
-class SerialConnection:
-    """A powered card in a serial reader slot; a later power-up of the slot ends it."""
-
-    def __init__(self, reader: SerialReader, slot: Slot, atr: bytes, epoch: int) -> None:
-        self.reader = reader
-        self.slot = slot
-        self.epoch = epoch
-        self._atr = atr
-        self._closed = False
-
-    @property
-    def atr(self) -> bytes:
-        """The card's answer to reset."""
-        return self._atr
-
-    @property
-    def slot_name(self) -> str:
-        """E.g. ``COM1 HPC``."""
-        return self.reader.slot_name(self.slot)
-
-    def transmit(self, apdu: bytes) -> bytes:
-        """Send one command APDU through XFR and return the raw response; never retried."""
-        self._check_open()
-        return self.reader._on_card(self, Command.XFR, apdu, self.reader.timeout)
-
-    def pin_pad_verify(self, header: bytes) -> bytes:
-        """Verify a PIN typed on the reader's pad (see ``SerialReader.pin_pad_verify``)."""
-        self._check_open()
-        if len(header) != 4:
-            raise InvalidParameterError(f"PIN pad header must be 4 bytes, got {len(header)}")
-        timeout = self.reader.pin_pad_timeout + self.reader.timeout
-        return self.reader._on_card(self, Command.PIN_PAD_VERIFY, header, timeout)
-
-    def close(self) -> None:
-        """Forget the connection; the card stays powered (its session state survives)."""
-        self._closed = True
-
-    def reset(self) -> None:
-        """Power the slot off, unless the card was reset or replaced already; then close."""
-        if not self._closed:
-            with suppress(CardAbsentError):
-                self.reader._power_off_if(self)
-        self._closed = True
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ReaderError(f"connection to {self.slot_name} is closed")

@@ -11,8 +11,9 @@ from broker import errors
 from broker.cards.hc import HealthCardSession
 from broker.cards.hpc import HpcSession
 from broker.cards.sam import SamSession
-from broker.transport.serial import SerialConnection, SerialReader
+from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Command, Slot
+from broker.transport.serial_slots import SerialConnection
 from nhi_kit.emulators.kit import CardKit
 from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 from tests.conftest import DcAuthenticate

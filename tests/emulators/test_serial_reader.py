@@ -18,23 +18,21 @@ from broker.codes import Code
 from broker.errors import (
     CardAbsentError,
     InvalidParameterError,
+    PinPadCancelledError,
+    PinPadTimeoutError,
     PortOpenError,
     ReaderError,
     ReaderTimeoutError,
 )
 from broker.roc import parse_datetime as parse_roc
 from broker.transport.base import CardConnection, CardSlot, SlotEvent
-from broker.transport.serial import (
-    PinPadCancelledError,
-    PinPadTimeoutError,
-    ReaderStatus,
-    SerialReader,
-    SlotState,
-)
+from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import (
     Command,
+    ReaderStatus,
     Request,
     Response,
+    SlotState,
     Status,
     encode_frame,
 )
