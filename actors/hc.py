@@ -10,7 +10,7 @@ from typing import Any
 
 from actors.base import CrashReport, Forwarded, Handlers, StateMovedError
 from actors.holder import RESET, CardHolderActor
-from actors.messages import Message
+from actors.messages import Message, R
 from actors.reader import CardSeen
 from broker import errors
 from broker.answers import CardIds, HcBasic, PatientData
@@ -61,29 +61,30 @@ class HcLogout(Message[None]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualVerify(Message[None]):
+class DcVirtualCard(Message[R]):
+    """A virtual-card step the DC takes, in the SAM's session, for this device."""
+
+    session: str
+    device_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HcVirtualVerify(DcVirtualCard[None]):
     """A QR token checked by the DC (0 → 2)."""
 
     token: str
-    session: str
-    device_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualExport(Message[str]):
+class HcVirtualExport(DcVirtualCard[str]):
     """Hand the virtual card to another device: its transfer code (2 → 0)."""
 
-    session: str
-    device_id: str
-
 
 @dataclass(frozen=True, kw_only=True)
-class HcVirtualImport(Message[None]):
+class HcVirtualImport(DcVirtualCard[None]):
     """Take over a virtual card exported elsewhere (0 → 2)."""
 
     code: str
-    session: str
-    device_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,15 +375,9 @@ def _refuse_twice(hc: HealthCardSession) -> None:
 
 
 def virtual_patient(card: VhcCard) -> PatientData:
-    """A virtual card's holder."""
-    return PatientData(
-        card_id=card.card_id,
-        id_no=card.id_no,
-        name=card.name,
-        birthday=card.birthday,
-        sex=card.sex,
-        identity_status=card.identity_status,
-    )
+    """A virtual card's holder: the DC's fields of the same names."""
+    shown = {field.name: getattr(card, field.name) for field in dataclasses.fields(PatientData)}
+    return PatientData(**shown)
 
 
 def virtual_basic(card: VhcCard) -> HcBasic:

@@ -21,7 +21,7 @@ import falcon
 
 from api.auth import ADMIN_PREFIX
 from api.docs import COMMON_DOCS, PathDoc, Schema
-from api.routes import ROUTES, Route
+from api.routes import ROUTES, Route, fields
 from api.services import ApiServices
 from api.status_codes import route_codes
 from broker.codes import Code
@@ -53,9 +53,7 @@ DOCS: tuple[PathDoc, ...] = (
         "meta",
         reply={
             "openapi": {"type": "string", "const": "3.1.0"},
-            "info": {"type": "object"},
-            "paths": {"type": "object"},
-            "components": {"type": "object"},
+            **fields("object", "info", "paths", "components"),
         },
         envelope=False,
     ),

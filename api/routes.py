@@ -34,18 +34,21 @@ def body(properties: Schema | None = None, required: tuple[str, ...] = ()) -> Sc
     return {"type": "object", "properties": properties or {}, "required": list(required)}
 
 
+def fields(kind: str, *names: str) -> Schema:
+    """Reply fields, each of the JSON type ``kind``, with nothing more to say about them."""
+    return {name: {"type": kind} for name in names}
+
+
+NEW_PIN_REQUEST = body({"newPin": PIN}, ("newPin",))
+TOKEN_REQUEST = body({"token": TOKEN}, ("token",))
 NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 SIGNATURE_FIELDS: Schema = {
     "signature": {"type": "string", "description": "base64"},
     "clientRandom": {"type": "string", "description": "base64, 8 bytes"},
-    "hospitalId": {"type": "string"},
-    "samId": {"type": "string"},
-    "serviceType": {"type": "string"},
+    **fields("string", "hospitalId", "samId", "serviceType"),
 }
 HC_FIELDS: Schema = {
-    "cardId": {"type": "string"},
-    "idNo": {"type": "string"},
-    "name": {"type": "string"},
+    **fields("string", "cardId", "idNo", "name"),
     "birthday": {"type": "string", "description": "ROC YYYMMDD"},
     "sex": {"type": "string", "enum": ["M", "F"]},
     "identityStatus": {"type": "string"},
@@ -63,6 +66,13 @@ class Route:
     request: Schema = field(default_factory=body)
     reply: Schema = field(default_factory=dict)  # fields beside statusCode and message
     star: bool = False
+
+
+def signing(path: str, function: Function, summary: str, *signers: str) -> Route:
+    """A 簽章 endpoint: it takes the service type; its reply adds the ids in ``signers``."""
+    reply = {**SIGNATURE_FIELDS, **fields("string", *signers)}
+    request = body({"serviceType": SERVICE_TYPE}, ("serviceType",))
+    return Route("POST", path, function, summary, request, reply, star=True)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -86,12 +96,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/common/v1/Version",
         Function.VERSION,
         "版本編號",
-        reply={
-            "fileVersion": {"type": "string"},
-            "longVersion": {"type": "string"},
-            "shortVersion": {"type": "string"},
-            "location": {"type": "string"},
-        },
+        reply=fields("string", "fileVersion", "longVersion", "shortVersion", "location"),
     ),
     Route(
         "GET",
@@ -114,21 +119,12 @@ ROUTES: tuple[Route, ...] = (
         Function.SAM_BASIC,
         "安全模組基本資料",
         reply={
-            "samId": {"type": "string"},
-            "hospitalId": {"type": "string"},
+            **fields("string", "samId", "hospitalId"),
             "hospitalName": NULLABLE_STRING,
             "hospitalShortName": NULLABLE_STRING,
         },
     ),
-    Route(
-        "POST",
-        "/api/sam/v1/Signature",
-        Function.SAM_SIGN,
-        "安全模組簽章",
-        body({"serviceType": SERVICE_TYPE}, ("serviceType",)),
-        SIGNATURE_FIELDS,
-        star=True,
-    ),
+    signing("/api/sam/v1/Signature", Function.SAM_SIGN, "安全模組簽章"),
     Route(
         "POST",
         "/api/hpc/v1/Verification/Hpc",
@@ -158,28 +154,15 @@ ROUTES: tuple[Route, ...] = (
         "/api/hpc/v1/BasicData",
         Function.HCA_BASIC,
         "醫事人員基本資料",
-        reply={
-            "cardId": {"type": "string"},
-            "idNo": {"type": "string"},
-            "cName": {"type": "string"},
-            "eName": {"type": "string"},
-        },
+        reply=fields("string", "cardId", "idNo", "cName", "eName"),
     ),
-    Route(
-        "POST",
-        "/api/hpc/v1/Signature",
-        Function.HCA_SIGN,
-        "醫事人員簽章",
-        body({"serviceType": SERVICE_TYPE}, ("serviceType",)),
-        {**SIGNATURE_FIELDS, "hpcId": {"type": "string"}, "hpcIdNo": {"type": "string"}},
-        star=True,
-    ),
+    signing("/api/hpc/v1/Signature", Function.HCA_SIGN, "醫事人員簽章", "hpcId", "hpcIdNo"),
     Route(
         "POST",
         "/api/hpc/v1/Pin",
         Function.HCA_SET_PIN,
         "設定 PIN 碼",
-        body({"newPin": PIN}, ("newPin",)),
+        NEW_PIN_REQUEST,
         star=True,
     ),
     Route(
@@ -195,7 +178,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/hc/v1/Verification/VirtualHc",
         Function.HC_VIRTUAL_VERIFY,
         "驗證虛擬健保卡 (HC 0 → 2)",
-        body({"token": TOKEN}, ("token",)),
+        TOKEN_REQUEST,
         star=True,
     ),
     Route("DELETE", "/api/hc/v1/Logout", Function.HC_LOGOUT, "健保卡登出 (HC → 0)", star=True),
@@ -206,29 +189,15 @@ ROUTES: tuple[Route, ...] = (
         "健保卡基本資料",
         reply={**HC_FIELDS, "dateIssue": NULLABLE_STRING},
     ),
-    Route(
-        "POST",
-        "/api/hc/v1/Signature/Hc",
-        Function.HC_SIGN,
-        "健保卡簽章",
-        body({"serviceType": SERVICE_TYPE}, ("serviceType",)),
-        {**SIGNATURE_FIELDS, "hcId": {"type": "string"}, "hcIdNo": {"type": "string"}},
-        star=True,
-    ),
-    Route(
-        "POST",
+    signing("/api/hc/v1/Signature/Hc", Function.HC_SIGN, "健保卡簽章", "hcId", "hcIdNo"),
+    signing(
         "/api/hc/v1/Signature/HpcHc",
         Function.HC_THREE_CARD_SIGN,
         "三卡簽章 (HC 2 → 3)",
-        body({"serviceType": SERVICE_TYPE}, ("serviceType",)),
-        {
-            **SIGNATURE_FIELDS,
-            "hcId": {"type": "string"},
-            "hcIdNo": {"type": "string"},
-            "hpcId": {"type": "string"},
-            "hpcIdNo": {"type": "string"},
-        },
-        star=True,
+        "hcId",
+        "hcIdNo",
+        "hpcId",
+        "hpcIdNo",
     ),
     Route(
         "GET",
@@ -250,7 +219,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/hc/v1/Pin",
         Function.HC_PIN_SET,
         "設定健保卡 PIN",
-        body({"newPin": PIN}, ("newPin",)),
+        NEW_PIN_REQUEST,
         star=True,
     ),
     Route("DELETE", "/api/hc/v1/Pin", Function.HC_PIN_CLEAR, "清除健保卡 PIN", star=True),
@@ -259,7 +228,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/hc/v1/VirtualHc/ReadBasic",
         Function.HC_READ_VIRTUAL,
         "讀取虛擬健保卡基本資料 (the token stays usable)",
-        body({"token": TOKEN}, ("token",)),
+        TOKEN_REQUEST,
         HC_FIELDS,
         star=True,
     ),

@@ -26,42 +26,50 @@ class CertError(Exception):
     """A certificate step failed; the message says what to do."""
 
 
+# Each ``cert`` command: its help line and its description.
+COMMANDS = {
+    "export": (
+        "write the broker's CA certificate for stations (Windows, macOS, Linux)",
+        "Write the CA certificate that signs the broker's server certificate "
+        "(made now if missing). Stations import it once. With --nss, also trust it in "
+        "~/.pki/nssdb (Chromium on Linux).",
+    ),
+    "install": (
+        "trust the broker's CA on this machine: system store and your browsers",
+        "Add the CA to the system store (as root: /usr/local/share/"
+        "ca-certificates and update-ca-certificates) and to every NSS database of the "
+        "user running it (~/.pki/nssdb for Chromium, each Firefox profile).",
+    ),
+    "renewal-due": (
+        "exit 0 if the server certificate must be made again (the daily timer asks)",
+        "Exit 0 and print 'due' when serve would make the server certificate "
+        "again (fewer than 30 days left, other names configured, another CA); exit 1 and "
+        "print 'not due' otherwise. The installed nhi-broker-renew.timer restarts the "
+        "service when it is due.",
+    ),
+}
+
+
 def add_cert_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``cert export`` and ``cert install``."""
+    """``cert export``, ``cert install`` and ``cert renewal-due``."""
     cert = commands.add_parser("cert", help="the broker's local CA").add_subparsers(
         dest="cert_command", required=True
     )
-    export = cert.add_parser(
-        "export",
-        help="write the broker's CA certificate for stations (Windows, macOS, Linux)",
-        description="Write the CA certificate that signs the broker's server certificate "
-        "(made now if missing). Stations import it once. With --nss, also trust it in "
-        "~/.pki/nssdb (Chromium on Linux).",
-    )
+    parsers = {
+        name: cert.add_parser(name, help=text, description=description)
+        for name, (text, description) in COMMANDS.items()
+    }
+    export = parsers["export"]
     export.add_argument("--out", default=None, help="file to write (default: standard output)")
     export.add_argument(
         "--format", choices=["pem", "der"], default="pem", help="pem (default) or der (.cer)"
     )
     export.add_argument("--nss", action="store_true", help="trust it in ~/.pki/nssdb (certutil)")
-    _data_dir_options(export)
-    install = cert.add_parser(
-        "install",
-        help="trust the broker's CA on this machine: system store and your browsers",
-        description="Add the CA to the system store (as root: /usr/local/share/"
-        "ca-certificates and update-ca-certificates) and to every NSS database of the "
-        "user running it (~/.pki/nssdb for Chromium, each Firefox profile).",
+    parsers["install"].add_argument(
+        "--root", default="/", help="install into this root (default /)"
     )
-    install.add_argument("--root", default="/", help="install into this root (default /)")
-    _data_dir_options(install)
-    due = cert.add_parser(
-        "renewal-due",
-        help="exit 0 if the server certificate must be made again (the daily timer asks)",
-        description="Exit 0 and print 'due' when serve would make the server certificate "
-        "again (fewer than 30 days left, other names configured, another CA); exit 1 and "
-        "print 'not due' otherwise. The installed nhi-broker-renew.timer restarts the "
-        "service when it is due.",
-    )
-    _data_dir_options(due)
+    for parser in parsers.values():
+        _data_dir_options(parser)
 
 
 def _data_dir_options(parser: argparse.ArgumentParser) -> None:

@@ -35,6 +35,19 @@ log = structlog.get_logger("broker.cli")
 EXIT_USAGE = 2
 CLOUD_PORT = 5102  # beside the DC simulator's 5100 and 5101
 LOG_LEVELS = ["trace", "debug", "info", "warning", "error"]
+# The broker's own commands: help line and description (cert, the service and kit: below).
+COMMANDS = {
+    "serve": (
+        "run the broker and its Web API (HTTPS on https://localhost:5066)",
+        "Run the broker. The sim profile brings the virtual card kit; the "
+        "hardware profile uses pcscd's readers, serial readers and the configured data centre.",
+    ),
+    "token": (
+        "print a new random token and the hash line for the configuration",
+        "Print a new token (it is stored nowhere) and the line with its "
+        "SHA-256 to paste into the TOML configuration.",
+    ),
+}
 
 
 class CliError(Exception):
@@ -107,13 +120,13 @@ def _add_log_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
+def _command(commands: Commands, name: str) -> argparse.ArgumentParser:
+    text, description = COMMANDS[name]
+    return commands.add_parser(name, help=text, description=description)
+
+
 def _add_serve(commands: Commands) -> None:
-    serve_parser = commands.add_parser(
-        "serve",
-        help="run the broker and its Web API (HTTPS on https://localhost:5066)",
-        description="Run the broker. The sim profile brings the virtual card kit; the "
-        "hardware profile uses pcscd's readers, serial readers and the configured data centre.",
-    )
+    serve_parser = _command(commands, "serve")
     serve_parser.add_argument(
         "--profile",
         choices=["sim", "hardware"],
@@ -136,13 +149,7 @@ def _add_serve(commands: Commands) -> None:
 
 
 def _add_token(commands: Commands) -> None:
-    token_parser = commands.add_parser(
-        "token",
-        help="print a new random token and the hash line for the configuration",
-        description="Print a new token (it is stored nowhere) and the line with its "
-        "SHA-256 to paste into the TOML configuration.",
-    )
-    role = token_parser.add_mutually_exclusive_group()
+    role = _command(commands, "token").add_mutually_exclusive_group()
     role.add_argument("--admin", action="store_true", help="the admin token ([server])")
     role.add_argument("--station", metavar="NAME", default=None, help="a station's token")
 

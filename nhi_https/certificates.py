@@ -37,6 +37,18 @@ BACKDATE = dt.timedelta(minutes=5)  # a station whose clock is a little behind s
 CA_FILE, CA_KEY_FILE = "ca.crt", "ca.key"
 SERVER_FILE, SERVER_KEY_FILE = "server.crt", "server.key"
 
+KEY_USAGES = (  # x509.KeyUsage's arguments, in RFC 5280's order
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -71,54 +83,53 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: PrivateKey,
+    serial: int,
+    validity: tuple[dt.datetime, dt.datetime],
+) -> x509.CertificateBuilder:
+    """A certificate's names, public key, serial number and validity; extensions to add."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+    )
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: PrivateKey, now: dt.datetime, until: dt.datetime
+) -> x509.CertificateBuilder:
+    """A random serial, valid from a little before ``now`` to ``until``."""
+    serial = x509.random_serial_number()
+    return certificate_builder(subject, issuer, key, serial, (now - BACKDATE, until))
+
+
+def key_usage(*granted: str) -> x509.KeyUsage:
+    """A KeyUsage extension allowing ``granted`` (its argument names) and nothing else."""
+    if not set(granted) <= set(KEY_USAGES):
+        raise ValueError(f"not key usages: {sorted(set(granted) - set(KEY_USAGES))}")
+    return x509.KeyUsage(**{usage: usage in granted for usage in KEY_USAGES})
+
+
 def make_ca(now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A new CA that may sign server certificates only (path length 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
     # The host's name tells one reader host's CA from another's in a station's trust store.
     subject = _name(f"nhi-broker local CA ({socket.gethostname()})")
-    public = key.public_key()
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
+        _builder(subject, subject, key, now, now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return certificate, key
-
-
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _server_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=True,  # RSA key exchange (TLS 1.2 clients without ECDHE)
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 def make_server_certificate(
@@ -127,16 +138,13 @@ def make_server_certificate(
     """A server certificate for ``names`` signed by ``ca``; RSA, where keyEncipherment fits."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    until = min(now + SERVER_VALIDITY, ca.not_valid_after_utc)
+    # keyEncipherment: RSA key exchange (TLS 1.2 clients without ECDHE).
+    usage = key_usage("digital_signature", "key_encipherment")
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + SERVER_VALIDITY, ca.not_valid_after_utc))
+        _builder(_name(names[0]), ca.subject, key, now, until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_server_key_usage(), critical=True)
+        .add_extension(usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
         .add_extension(
@@ -258,13 +266,7 @@ def make_self_signed(common_name: str, names: tuple[str, ...] = LOCAL_NAMES) -> 
     subject = _name(common_name)
     now = dt.datetime.now(dt.UTC)
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
+        _builder(subject, subject, key, now, now + CA_VALIDITY)
         .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -9,6 +9,7 @@ composition root adds these routes to the Web API (``create_app``'s extensions).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import falcon
@@ -183,19 +184,92 @@ def _cloud_calls(broker: KitBroker, _args: dict[str, Any]) -> dict[str, Any]:
     return {"calls": sim_control.cloud_calls(broker)}
 
 
-PATHS: tuple[tuple[str, Schema | None, Work], ...] = (
-    ("Cards", None, _cards),
-    ("Readers", None, _readers),
-    ("Insert", INSERT, _insert),
-    ("Remove", REMOVE, _remove),
-    ("VirtualHc/Token", TOKEN, _token),
-    ("Dc/Fault", FAULT, _fault),
-    ("Sam/Contract", CONTRACT, _contract),
-    ("PinPad", PIN_PAD, _pin_pad),
-    ("Dc/Settings", DC_SETTINGS, _dc_settings),
-    ("Cloud/Fault", CLOUD_FAULT, _cloud_fault),
-    ("Cloud/Calls", None, _cloud_calls),
+INVALID = (int(Code.INVALID_PARAMETER),)
+
+
+@dataclass(frozen=True)
+class SimPath:
+    """One path of the control API: a GET when it takes no body, else a POST."""
+
+    path: str
+    summary: str
+    work: Work
+    request: Schema | None = None
+    reply: Schema = field(default_factory=dict)
+
+    def doc(self) -> PathDoc:
+        """Its entry in the OpenAPI document; a POST may answer 1003 for a bad argument."""
+        method, codes = ("GET", ()) if self.request is None else ("POST", INVALID)
+        path = f"{PREFIX}/{self.path}"
+        return PathDoc(method, path, self.summary, TAG, self.request, self.reply, codes=codes)
+
+
+PATHS: tuple[SimPath, ...] = (
+    SimPath(
+        "Cards",
+        "the kit's cards with their data, PINs and PUKs (sim profile only)",
+        _cards,
+        reply={"cards": {"type": "array", "items": CARD}},
+    ),
+    SimPath(
+        "Readers",
+        "the kit's readers and serial slots: station, role and the card in each (sim only)",
+        _readers,
+        reply={"readers": {"type": "array", "items": READER}},
+    ),
+    SimPath("Insert", "put a kit card in a reader (sim profile only)", _insert, INSERT),
+    SimPath("Remove", "pull the card out of a reader (sim profile only)", _remove, REMOVE),
+    SimPath(
+        "VirtualHc/Token",
+        "a fresh 虛擬健保卡 QR token for a kit person (sim profile only)",
+        _token,
+        TOKEN,
+        {"token": {"type": "string"}},
+    ),
+    SimPath(
+        "Dc/Fault",
+        "slow the simulated data centre down or take it off the network (sim profile only)",
+        _fault,
+        FAULT,
+        FAULTS,
+    ),
+    SimPath(
+        "Dc/Settings",
+        "how often the simulated data centre lets one QR token be verified (sim profile only)",
+        _dc_settings,
+        DC_SETTINGS,
+        {"vhcVerifications": {"type": "integer"}},
+    ),
+    SimPath(
+        "PinPad",
+        "type on (or cancel) an emulated serial reader's PIN pad while a verification waits "
+        "(Status shows pinPadWaiting; sim profile only)",
+        _pin_pad,
+        PIN_PAD,
+    ),
+    SimPath(
+        "Sam/Contract",
+        "change a SAM's contract at the simulated data centre (sim profile only)",
+        _contract,
+        CONTRACT,
+        {"samId": {"type": "string"}, "state": {"type": "string"}},
+    ),
+    SimPath(
+        "Cloud/Fault",
+        "slow the NHI cloud simulator, take it off the network, or have an endpoint answer "
+        "statusCode to its next count calls (sim profile only)",
+        _cloud_fault,
+        CLOUD_FAULT,
+        CLOUD_FAULTS,
+    ),
+    SimPath(
+        "Cloud/Calls",
+        "the NHI cloud simulator's recent calls, newest first (sim profile only)",
+        _cloud_calls,
+        reply={"calls": {"type": "array", "items": CLOUD_CALL}},
+    ),
 )
+DOCS: tuple[PathDoc, ...] = tuple(path.doc() for path in PATHS)
 
 
 def mounting(broker: KitBroker) -> Mount:
@@ -203,104 +277,7 @@ def mounting(broker: KitBroker) -> Mount:
 
     def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
         services.docs.extend(DOCS)
-        for path, schema, work in PATHS:
-            app.add_route(f"{PREFIX}/{path}", SimResource(broker, schema, work))
+        for path in PATHS:
+            app.add_route(f"{PREFIX}/{path.path}", SimResource(broker, path.request, path.work))
 
     return mount
-
-
-INVALID = (int(Code.INVALID_PARAMETER),)
-DOCS: tuple[PathDoc, ...] = (
-    PathDoc(
-        "GET",
-        f"{PREFIX}/Cards",
-        "the kit's cards with their data, PINs and PUKs (sim profile only)",
-        TAG,
-        reply={"cards": {"type": "array", "items": CARD}},
-    ),
-    PathDoc(
-        "GET",
-        f"{PREFIX}/Readers",
-        "the kit's readers and serial slots: station, role and the card in each (sim only)",
-        TAG,
-        reply={"readers": {"type": "array", "items": READER}},
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Insert",
-        "put a kit card in a reader (sim profile only)",
-        TAG,
-        request=INSERT,
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Remove",
-        "pull the card out of a reader (sim profile only)",
-        TAG,
-        request=REMOVE,
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/VirtualHc/Token",
-        "a fresh 虛擬健保卡 QR token for a kit person (sim profile only)",
-        TAG,
-        request=TOKEN,
-        reply={"token": {"type": "string"}},
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Dc/Fault",
-        "slow the simulated data centre down or take it off the network (sim profile only)",
-        TAG,
-        request=FAULT,
-        reply=FAULTS,
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Dc/Settings",
-        "how often the simulated data centre lets one QR token be verified (sim profile only)",
-        TAG,
-        request=DC_SETTINGS,
-        reply={"vhcVerifications": {"type": "integer"}},
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/PinPad",
-        "type on (or cancel) an emulated serial reader's PIN pad while a verification waits "
-        "(Status shows pinPadWaiting; sim profile only)",
-        TAG,
-        request=PIN_PAD,
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Sam/Contract",
-        "change a SAM's contract at the simulated data centre (sim profile only)",
-        TAG,
-        request=CONTRACT,
-        reply={"samId": {"type": "string"}, "state": {"type": "string"}},
-        codes=INVALID,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Cloud/Fault",
-        "slow the NHI cloud simulator, take it off the network, or have an endpoint answer "
-        "statusCode to its next count calls (sim profile only)",
-        TAG,
-        request=CLOUD_FAULT,
-        reply=CLOUD_FAULTS,
-        codes=INVALID,
-    ),
-    PathDoc(
-        "GET",
-        f"{PREFIX}/Cloud/Calls",
-        "the NHI cloud simulator's recent calls, newest first (sim profile only)",
-        TAG,
-        reply={"calls": {"type": "array", "items": CLOUD_CALL}},
-    ),
-)

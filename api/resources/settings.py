@@ -222,121 +222,137 @@ def _local_only(req: falcon.Request) -> None:
         )
 
 
-ROUTES = (
-    ("CloudSam/Get", "cloud_sam_get"),
-    ("CloudSam/Add", "cloud_sam_add"),
-    ("CloudSam/Remove", "cloud_sam_remove"),
-    ("PcscReaderReader/Readers", "readers"),
-    ("PcscReaderReader/GetDefault", "get_default"),
-    ("PcscReaderReader/SetDefault", "set_default"),
-    ("PcscReaderReader/RemoveDefault", "remove_default"),
-    ("PcscReaderReader/AutoDetect", "auto_detect"),
-    ("Cors/Get", "cors_get"),
-    ("Cors/Add", "cors_add"),
-    ("Cors/Remove", "cors_remove"),
+FORBIDDEN = {403: "a station other than local tried to change a setting"}
+INVALID = Code.INVALID_PARAMETER
+
+
+def _setting(
+    method: str,
+    path: str,
+    suffix: str,
+    summary: str,
+    *,
+    request: Schema | None = None,
+    reply: Schema | None = None,
+    codes: tuple[Code, ...] = (),
+    changes: bool = False,
+) -> tuple[str, PathDoc]:
+    """One settings function: the resource's route suffix and its OpenAPI entry.
+
+    ``changes``: only the station local may call it (``_local_only``).
+    """
+    return suffix, PathDoc(
+        method,
+        f"{PREFIX}/{path}",
+        summary,
+        TAG,
+        request,
+        reply or {},
+        responses=FORBIDDEN if changes else {},
+        codes=tuple(int(code) for code in codes),
+    )
+
+
+PATHS: tuple[tuple[str, PathDoc], ...] = (
+    _setting(
+        "GET",
+        "CloudSam/Get",
+        "cloud_sam_get",
+        "雲端安全模組清單",
+        reply={"cloudSams": {"type": "array", "items": CLOUD_SAM}},
+    ),
+    _setting(
+        "POST",
+        "CloudSam/Add",
+        "cloud_sam_add",
+        "匯入雲端安全模組: multipart/form-data with the file in field `file`, or this JSON",
+        request=UPLOAD,
+        reply=CLOUD_SAM["properties"],
+        codes=(Code.CLOUD_SAM_FILE_INVALID, INVALID),
+        changes=True,
+    ),
+    _setting(
+        "POST",
+        "CloudSam/Remove",
+        "cloud_sam_remove",
+        "移除雲端安全模組",
+        request=SAM_REMOVE,
+        codes=(Code.CLOUD_SAM_UNKNOWN, INVALID),
+        changes=True,
+    ),
+    _setting(
+        "GET",
+        "PcscReaderReader/Readers",
+        "readers",
+        "讀卡機清單: the PC/SC readers the broker knows",
+        reply={"readers": {"type": "array", "items": {"type": "string"}}},
+    ),
+    _setting(
+        "POST",
+        "PcscReaderReader/GetDefault",
+        "get_default",
+        "目前預設讀卡機",
+        reply={"readerName": {"type": ["string", "null"]}},
+    ),
+    _setting(
+        "POST",
+        "PcscReaderReader/SetDefault",
+        "set_default",
+        "設定預設讀卡機",
+        request=SET_DEFAULT,
+        reply={"readerName": {"type": "string"}},
+        codes=(Code.PCSC_READER_UNKNOWN, INVALID),
+        changes=True,
+    ),
+    _setting(
+        "POST",
+        "PcscReaderReader/RemoveDefault",
+        "remove_default",
+        "清除預設讀卡機 (不使用)",
+        changes=True,
+    ),
+    _setting(
+        "POST",
+        "PcscReaderReader/AutoDetect",
+        "auto_detect",
+        "自動偵測: the first reader holding a card becomes the default",
+        reply={"readerName": {"type": "string"}},
+        codes=(Code.PCSC_AUTODETECT_FAILED,),
+        changes=True,
+    ),
+    _setting(
+        "GET",
+        "Cors/Get",
+        "cors_get",
+        "CORS 主機清單 (localhost is always allowed)",
+        reply={"hosts": {"type": "array", "items": {"type": "string"}}},
+    ),
+    _setting(
+        "POST",
+        "Cors/Add",
+        "cors_add",
+        "新增 CORS 主機, in force at once",
+        request=CORS_HOST,
+        reply={"host": {"type": "string", "description": "as stored: lowercase"}},
+        codes=(INVALID,),
+        changes=True,
+    ),
+    _setting(
+        "POST",
+        "Cors/Remove",
+        "cors_remove",
+        "移除 CORS 主機",
+        request=CORS_HOST,
+        codes=(INVALID,),
+        changes=True,
+    ),
 )
+DOCS: tuple[PathDoc, ...] = tuple(doc for _suffix, doc in PATHS)
 
 
 def mount(app: falcon.App[Any, Any], services: ApiServices) -> None:
     """Add the settings paths."""
     services.docs.extend(DOCS)
     resource = SettingsResource(services)
-    for path, suffix in ROUTES:
-        app.add_route(f"{PREFIX}/{path}", resource, suffix=suffix)
-
-
-FORBIDDEN = {403: "a station other than local tried to change a setting"}
-DOCS: tuple[PathDoc, ...] = (
-    PathDoc(
-        "GET",
-        f"{PREFIX}/CloudSam/Get",
-        "雲端安全模組清單",
-        TAG,
-        reply={"cloudSams": {"type": "array", "items": CLOUD_SAM}},
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/CloudSam/Add",
-        "匯入雲端安全模組: multipart/form-data with the file in field `file`, or this JSON",
-        TAG,
-        request=UPLOAD,
-        reply=CLOUD_SAM["properties"],
-        responses=FORBIDDEN,
-        codes=(int(Code.CLOUD_SAM_FILE_INVALID), int(Code.INVALID_PARAMETER)),
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/CloudSam/Remove",
-        "移除雲端安全模組",
-        TAG,
-        request=SAM_REMOVE,
-        responses=FORBIDDEN,
-        codes=(int(Code.CLOUD_SAM_UNKNOWN), int(Code.INVALID_PARAMETER)),
-    ),
-    PathDoc(
-        "GET",
-        f"{PREFIX}/PcscReaderReader/Readers",
-        "讀卡機清單: the PC/SC readers the broker knows",
-        TAG,
-        reply={"readers": {"type": "array", "items": {"type": "string"}}},
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/PcscReaderReader/GetDefault",
-        "目前預設讀卡機",
-        TAG,
-        reply={"readerName": {"type": ["string", "null"]}},
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/PcscReaderReader/SetDefault",
-        "設定預設讀卡機",
-        TAG,
-        request=SET_DEFAULT,
-        reply={"readerName": {"type": "string"}},
-        responses=FORBIDDEN,
-        codes=(int(Code.PCSC_READER_UNKNOWN), int(Code.INVALID_PARAMETER)),
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/PcscReaderReader/RemoveDefault",
-        "清除預設讀卡機 (不使用)",
-        TAG,
-        responses=FORBIDDEN,
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/PcscReaderReader/AutoDetect",
-        "自動偵測: the first reader holding a card becomes the default",
-        TAG,
-        reply={"readerName": {"type": "string"}},
-        responses=FORBIDDEN,
-        codes=(int(Code.PCSC_AUTODETECT_FAILED),),
-    ),
-    PathDoc(
-        "GET",
-        f"{PREFIX}/Cors/Get",
-        "CORS 主機清單 (localhost is always allowed)",
-        TAG,
-        reply={"hosts": {"type": "array", "items": {"type": "string"}}},
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Cors/Add",
-        "新增 CORS 主機, in force at once",
-        TAG,
-        request=CORS_HOST,
-        reply={"host": {"type": "string", "description": "as stored: lowercase"}},
-        responses=FORBIDDEN,
-        codes=(int(Code.INVALID_PARAMETER),),
-    ),
-    PathDoc(
-        "POST",
-        f"{PREFIX}/Cors/Remove",
-        "移除 CORS 主機",
-        TAG,
-        request=CORS_HOST,
-        responses=FORBIDDEN,
-        codes=(int(Code.INVALID_PARAMETER),),
-    ),
-)
+    for suffix, doc in PATHS:
+        app.add_route(doc.path, resource, suffix=suffix)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from nhi_https.certificates import certificate_builder, key_usage
 from nhi_kit.emulators.keys import rsa_key
 
 ROOT_VALIDITY = (dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2050, 1, 1, tzinfo=dt.UTC))
@@ -40,18 +41,9 @@ def _ca_cert(
     serial: int,
 ) -> x509.Certificate:
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(ROOT_VALIDITY[0])
-        .not_valid_after(ROOT_VALIDITY[1])
+        certificate_builder(subject, issuer, key, serial, ROOT_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer != subject:
@@ -62,12 +54,16 @@ def _ca_cert(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _self_signed_ca(key_name: str, common_name: str, serial: int) -> x509.Certificate:
+    key = rsa_key(key_name)
+    name = _name(common_name)
+    return _ca_cert(name, key, name, key, serial=serial)
+
+
 @cache
 def root_certificate() -> x509.Certificate:
     """The kit's test root (plays GRCA)."""
-    key = rsa_key("pki-root")
-    name = _name("nhi-broker kit test root CA")
-    return _ca_cert(name, key, name, key, serial=1)
+    return _self_signed_ca("pki-root", "nhi-broker kit test root CA", serial=1)
 
 
 @cache
@@ -85,9 +81,7 @@ def hca_certificate() -> x509.Certificate:
 @cache
 def rogue_certificate() -> x509.Certificate:
     """A CA that calls itself the HCA but that no one trusts (for 1423)."""
-    key = rsa_key("pki-rogue")
-    name = _name("nhi-broker kit test HCA")
-    return _ca_cert(name, key, name, key, serial=666)
+    return _self_signed_ca("pki-rogue", "nhi-broker kit test HCA", serial=666)
 
 
 @cache
@@ -103,18 +97,11 @@ def card_certificate(card_id: str, holder: str, kind: str = "valid") -> x509.Cer
         issuer, hca_key = rogue_certificate(), rsa_key("pki-rogue")
     validity = EXPIRED_VALIDITY if kind == "expired" else CARD_VALIDITY
     return (
-        x509.CertificateBuilder()
-        .subject_name(_name(holder, card_id))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(int(card_id) + 0x1000)
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
-            critical=True,
+        certificate_builder(
+            _name(holder, card_id), issuer.subject, key, int(card_id) + 0x1000, validity
         )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage("digital_signature", "content_commitment"), critical=True)
         # cryptography's x509.verification refuses a leaf certificate without a SAN.
         .add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:nhi:hpc:{card_id}")]),

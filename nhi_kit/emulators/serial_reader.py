@@ -77,8 +77,8 @@ class SerialReaderEmulator:
         self.path: str | None = None
         self._handlers: dict[int, Callable[[Request], Reply]] = {
             Command.STATUS: self._status,
-            Command.POWER_ON: self._power_on,
-            Command.POWER_OFF: self._power_off,
+            Command.POWER_ON: lambda request: self._power(request, on=True),
+            Command.POWER_OFF: lambda request: self._power(request, on=False),
             Command.XFR: self._xfr,
             Command.GET_CLOCK: self._get_clock,
             Command.SET_CLOCK: self._set_clock,
@@ -200,24 +200,17 @@ class SerialReaderEmulator:
             return SlotState.EMPTY
         return SlotState.POWERED if bay.powered else SlotState.PRESENT
 
-    def _power_on(self, request: Request) -> Reply:
+    def _power(self, request: Request, *, on: bool) -> Reply:
+        """Power the card in the request's slot on (the answer is its ATR) or off."""
         bay = self._bay(request)
         if isinstance(bay, Status):
             return bay, b""
         with self._lock:
             if bay.card is None:
                 return Status.NO_CARD, b""
-            bay.powered = True
-            return Status.OK, bay.card.power_on()
-
-    def _power_off(self, request: Request) -> Reply:
-        bay = self._bay(request)
-        if isinstance(bay, Status):
-            return bay, b""
-        with self._lock:
-            if bay.card is None:
-                return Status.NO_CARD, b""
-            bay.powered = False
+            bay.powered = on
+            if on:
+                return Status.OK, bay.card.power_on()
             bay.card.power_off()
             return Status.OK, b""
 

@@ -252,6 +252,13 @@ def _hpc(kit: CardKit, sam: SamSession, card_id: str) -> HpcSession:
     return hpc
 
 
+def _hpc_at_dc(client: DcClient, kit: CardKit, card_id: str) -> tuple[str, HpcSession]:
+    """A DC session token of the test SAM, and the HPC ``card_id`` verified with that SAM."""
+    sam = _sam(kit, TEST_SAM)
+    token = authenticate_sam(client, sam).token
+    return token, _hpc(kit, sam, card_id)
+
+
 @pytest.mark.parametrize(
     ("card_id", "code"),
     [
@@ -264,45 +271,37 @@ def _hpc(kit: CardKit, sam: SamSession, card_id: str) -> HpcSession:
 def test_hpc_certificates_are_checked_by_the_dc(
     client: DcClient, kit: CardKit, card_id: str, code: Code
 ) -> None:
-    sam = _sam(kit, TEST_SAM)
-    dc_session = authenticate_sam(client, sam)
-    hpc = _hpc(kit, sam, card_id)
+    token, hpc = _hpc_at_dc(client, kit, card_id)
     if code is Code.OK:
-        assert verify_hpc_certificate(client, dc_session.token, hpc).card_id == card_id
+        assert verify_hpc_certificate(client, token, hpc).card_id == card_id
     else:
-        assert _code(lambda: verify_hpc_certificate(client, dc_session.token, hpc)) is code
+        assert _code(lambda: verify_hpc_certificate(client, token, hpc)) is code
 
 
 def test_a_certificate_revoked_at_run_time_is_refused(
     client: DcClient, kit: CardKit, simulator: DcSimulator
 ) -> None:
-    sam = _sam(kit, TEST_SAM)
-    dc_session = authenticate_sam(client, sam)
-    hpc = _hpc(kit, sam, "100000291515")
+    token, hpc = _hpc_at_dc(client, kit, "100000291515")
     serial = hpc.certificates()[1].serial_number
     _control(simulator, "/control/revocations", {"serial": serial})
-    assert _code(lambda: verify_hpc_certificate(client, dc_session.token, hpc)) is (
-        Code.HCA_CERT_REVOKED
-    )
+    assert _code(lambda: verify_hpc_certificate(client, token, hpc)) is (Code.HCA_CERT_REVOKED)
 
 
 def test_a_signature_over_something_else_gets_1420_and_a_late_one_1421(
     client: DcClient, kit: CardKit, clock: FakeClock
 ) -> None:
-    sam = _sam(kit, TEST_SAM)
-    dc_session = authenticate_sam(client, sam)
-    hpc = _hpc(kit, sam, "100000291508")
+    token, hpc = _hpc_at_dc(client, kit, "100000291508")
     _, certificate = hpc.certificates()
     der = certificate.public_bytes(Encoding.DER)
-    challenge = client.hca_challenge(dc_session.token)
+    challenge = client.hca_challenge(token)
     wrong = hpc.sign(challenge + b"!")
-    assert _code(lambda: client.hca_verify(dc_session.token, der, challenge, wrong)) is (
+    assert _code(lambda: client.hca_verify(token, der, challenge, wrong)) is (
         Code.HCA_BAD_SIGNATURE
     )
-    late_challenge = client.hca_challenge(dc_session.token)
+    late_challenge = client.hca_challenge(token)
     signature = hpc.sign(late_challenge)
     clock.advance(61)
-    assert _code(lambda: client.hca_verify(dc_session.token, der, late_challenge, signature)) is (
+    assert _code(lambda: client.hca_verify(token, der, late_challenge, signature)) is (
         Code.HCA_SIGNING_TIMEOUT
     )
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
 from broker import apdu
 from broker import logging as broker_logging
@@ -27,17 +24,6 @@ NEW_PIN = "87654321"
 
 
 @pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """A stream to configure logging into; the previous configuration comes back after."""
-    saved = structlog.get_config()
-    root_level = logging.getLogger().level
-    yield io.StringIO()
-    broker_logging.reset()
-    structlog.configure(**saved)
-    logging.getLogger().setLevel(root_level)
-
-
-@pytest.fixture
 def connection() -> LocalConnection:
     """A connection to the kit's test health card."""
     slot = LocalSlot("test")
@@ -49,6 +35,13 @@ def apdu_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     """The trace lines about APDUs (every line must be JSON)."""
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     return [line for line in lines if line["event"] == "apdu"]
+
+
+def selected(connection: LocalConnection) -> HealthCardSession:
+    """A session on the health card with its NHI application selected."""
+    session = HealthCardSession(connection)
+    session.select()
+    return session
 
 
 class ScriptedTransmitter:
@@ -88,9 +81,7 @@ def test_a_pin_status_check_is_a_verify_without_data_shown_in_full(
     stream: io.StringIO, connection: LocalConnection
 ) -> None:
     broker_logging.configure(stream=stream, level="trace")
-    session = HealthCardSession(connection)
-    session.select()
-    session.pin_status()
+    selected(connection).pin_status()
     status_command = apdu_lines(stream)[2]
     assert status_command["apdu"] == "00 20 00 01"
 
@@ -99,9 +90,7 @@ def test_select_and_read_profile_are_traced_with_the_public_bytes(
     stream: io.StringIO, connection: LocalConnection
 ) -> None:
     broker_logging.configure(stream=stream, level="trace")
-    session = HealthCardSession(connection)
-    session.select()
-    session.read_profile()
+    selected(connection).read_profile()
     select, select_answer, read, read_answer = apdu_lines(stream)
     assert select["apdu"] == public_readers.SELECT.hex(" ").upper()
     assert select_answer["sw"] == "9000"
@@ -138,9 +127,7 @@ def test_without_trace_level_no_apdu_is_logged(
     stream: io.StringIO, connection: LocalConnection
 ) -> None:
     broker_logging.configure(stream=stream, level="debug")
-    session = HealthCardSession(connection)
-    session.select()
-    session.read_profile()
+    selected(connection).read_profile()
     assert apdu_lines(stream) == []
 
 

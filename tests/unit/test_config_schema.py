@@ -100,17 +100,22 @@ def bad(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Bad]:
     return path, case
 
 
-def test_serve_refuses_a_bad_configuration_in_one_line_naming_file_key_and_expectation(
-    bad: tuple[Path, Bad],
-) -> None:
-    path, case = bad
-    shown = subprocess.run(
+def serve_with(path: Path) -> subprocess.CompletedProcess[str]:
+    """``nhi-broker serve --config path``, run to its end (these refuse to start)."""
+    return subprocess.run(
         [NHI_BROKER, "serve", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_serve_refuses_a_bad_configuration_in_one_line_naming_file_key_and_expectation(
+    bad: tuple[Path, Bad],
+) -> None:
+    path, case = bad
+    shown = serve_with(path)
     assert shown.returncode == 2
     assert "Traceback" not in shown.stderr
     lines = shown.stderr.strip().splitlines()
@@ -138,13 +143,7 @@ def test_a_configuration_error_carries_no_api_status_code() -> None:
 def test_a_file_that_is_not_toml_is_refused_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broker.toml"
     path.write_text("[server\nport = 1\n", encoding="utf-8")
-    shown = subprocess.run(
-        [NHI_BROKER, "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    shown = serve_with(path)
     assert shown.returncode == 2
     assert shown.stderr.strip().splitlines() == [
         f"nhi-broker: {path} is not valid TOML: Expected ']' at the end of a table declaration"

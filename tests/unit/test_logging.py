@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,17 +14,6 @@ import structlog
 from broker import logging as broker_logging
 
 Lines = Callable[[], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """A stream to configure logging into; the previous configuration comes back after."""
-    saved = structlog.get_config()
-    root_level = logging.getLogger().level
-    yield io.StringIO()
-    broker_logging.reset()
-    structlog.configure(**saved)
-    logging.getLogger().setLevel(root_level)
 
 
 @pytest.fixture

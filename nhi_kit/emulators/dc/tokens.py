@@ -25,7 +25,7 @@ import threading
 import uuid
 from base64 import b64encode
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, get_type_hints
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -63,6 +63,10 @@ class TokenPayload:
     exp: int
     card_exp: int
     max_uses: int
+
+
+FIELD_TYPES: dict[str, type] = get_type_hints(TokenPayload)
+TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
 
 
 @dataclass(frozen=True)
@@ -182,47 +186,20 @@ def _parse_payload(plaintext: bytes) -> TokenPayload:
     if set(data) != expected:
         missing, extra = sorted(expected - set(data)), len(set(data) - expected)
         raise _malformed(f"content fields differ: missing {missing}, {extra} unexpected")
-    if _integer(data, "v") != VERSION:
+    if _typed(data, "v") != VERSION:
         raise _malformed("unsupported content version")
-    payload = TokenPayload(
-        tid=_string(data, "tid"),
-        card_id=_string(data, "card_id"),
-        id_no=_string(data, "id_no"),
-        name=_string(data, "name"),
-        birthday=_string(data, "birthday"),
-        sex=_string(data, "sex"),
-        identity_status=_string(data, "identity_status"),
-        has_pin=_boolean(data, "has_pin"),
-        pin_verified=_boolean(data, "pin_verified"),
-        iat=_integer(data, "iat"),
-        exp=_integer(data, "exp"),
-        card_exp=_integer(data, "card_exp"),
-        max_uses=_integer(data, "max_uses"),
-    )
+    payload = TokenPayload(**{key: _typed(data, key) for key in FIELD_TYPES})
     if payload.max_uses < 1:
         raise _malformed("max_uses must be at least 1")
     return payload
 
 
-def _string(data: dict[str, Any], key: str) -> str:
-    value = data[key]
-    if not isinstance(value, str):
-        raise _malformed(f"{key} is not a string")
-    return value
-
-
-def _integer(data: dict[str, Any], key: str) -> int:
-    value = data[key]
-    # bool is an int in Python; JSON true is not a number.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _malformed(f"{key} is not an integer")
-    return value
-
-
-def _boolean(data: dict[str, Any], key: str) -> bool:
-    value = data[key]
-    if not isinstance(value, bool):
-        raise _malformed(f"{key} is not a boolean")
+def _typed(data: dict[str, Any], key: str) -> Any:
+    """``data[key]``, which must have the payload field's JSON type; else 1522."""
+    value, kind = data[key], FIELD_TYPES[key]
+    # The exact type: bool is an int in Python, but JSON true is not a number.
+    if type(value) is not kind:
+        raise _malformed(f"{key} is not {TYPE_NAMES[kind]}")
     return value
 
 
