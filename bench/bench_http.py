@@ -30,18 +30,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import http.client
-import itertools
 import json
 import os
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,44 +59,18 @@ from nhi_kit.emulators.kit import CardKit
 from nhi_kit.emulators.pcscd import VPCD_PORTS, VPCD_READERS, start_pcscd, stop_pcscd, vpcd_ready
 from nhi_kit.emulators.vpcd import VpcdBridge
 
+if __package__:  # python -m bench.bench_http
+    from bench.http_load import STATUS, call, connect, load
+else:  # python bench/bench_http.py: the script's own folder is first on sys.path
+    from http_load import STATUS, call, connect, load
+
 READER = VPCD_READERS[0]
 PATIENT = "900000000711"  # 吳佳蓉
 CLOUD_SAM = "901000000047"
 CARD_LATENCY = 0.015  # seconds per APDU, about a real card's
 RATIO_GOAL = 1.05
-STATUS = "/api/common/v1/Status"
 SETTLE = 5.0
 ROUNDS = 2  # load runs per server, alternating
-
-
-# --- HTTPS clients -----------------------------------------------------------------
-
-
-def unverified() -> ssl.SSLContext:
-    """What today's HIS clients use (``verify=False``)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def connect(url: str) -> http.client.HTTPConnection:
-    """HTTPS (or plain HTTP, for the bare app on waitress alone)."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme == "http":
-        return http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)
-    return http.client.HTTPSConnection(
-        parsed.hostname or "", parsed.port, context=unverified(), timeout=30
-    )
-
-
-def call(connection: http.client.HTTPConnection, method: str, path: str, body: Any = None) -> Any:
-    connection.request(method, path, body=json.dumps(body or {}).encode())
-    response = connection.getresponse()
-    answer = json.loads(response.read())
-    if response.status != 200 or answer.get("statusCode") != 0:
-        raise SystemExit(f"{method} {path}: HTTP {response.status} {answer}")
-    return answer
 
 
 # --- (a) latency -------------------------------------------------------------------
@@ -270,47 +239,6 @@ def bare_apps(data_dir: Path) -> Iterator[dict[str, str]]:
     finally:
         https.stop(1.0)
         plain.stop(1.0)
-
-
-def load(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:
-    """Run in the load process: ``clients`` keep-alive connections sending GET Status."""
-    issued = itertools.count()
-    done = itertools.count()
-    failures: list[str] = []
-    ready = threading.Barrier(clients + 1)
-    go = threading.Event()
-    deadline: list[float] = []
-
-    def client() -> None:
-        connection = connect(url)
-        call(connection, "GET", STATUS)  # TLS handshake before the clock starts
-        ready.wait()
-        go.wait()
-        try:
-            while next(issued) < requests and time.perf_counter() < deadline[0]:
-                connection.request("GET", STATUS, body=b"{}")
-                response = connection.getresponse()
-                response.read()
-                if response.status != 200:
-                    failures.append(str(response.status))
-                next(done)
-        except (OSError, http.client.HTTPException) as exc:
-            failures.append(repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    begin = time.perf_counter()
-    deadline.append(begin + seconds)
-    go.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - begin
-    completed = next(done)
-    return {"requests": completed, "seconds": elapsed, "failures": len(failures)}
 
 
 def measure_throughput(url: str, clients: int, requests: int, seconds: float) -> dict[str, float]:

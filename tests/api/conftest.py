@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import falcon.testing
+import pykka
 import pytest
 
 from api.services import ApiServices
+from broker import config
+from broker import logging as broker_logging
 from nhi_broker.assembly import RunningBroker
+from nhi_broker.serve import RunningServer, start
 from nhi_broker.webapp import broker_app
+from tests.api.https_client import HisClient, trusting
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,3 +42,29 @@ def call(
     assert result.status_code == 200, result.text
     payload: dict[str, Any] = result.json
     return payload
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Every log line of the test, as JSON."""
+    buffer = io.StringIO()
+    broker_logging.configure(stream=buffer, json=True, level="info")
+    yield buffer
+    broker_logging.reset()
+
+
+@pytest.fixture
+def server(tmp_path: Path, log_lines: io.StringIO) -> Iterator[RunningServer]:
+    """The sim profile served over HTTPS on a free loopback port."""
+    settings = dataclasses.replace(config.sim_profile(), port=0, data_dir=tmp_path / "data")
+    running = start(settings)
+    yield running
+    running.stop()
+    pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def his(server: RunningServer) -> Iterator[HisClient]:
+    client = HisClient(server.url, trusting(server))
+    yield client
+    client.close()

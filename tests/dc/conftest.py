@@ -10,6 +10,7 @@ import pytest
 
 from broker.dc.client import DcClient, DcConfig
 from nhi_kit.dcsim.server import DcSimulator
+from nhi_kit.emulators.dc.hca import HcaTrust
 from nhi_kit.emulators.dc.simulator import DataCentre
 
 
@@ -44,3 +45,9 @@ def simulator(tmp_path: Path, clock: FakeClock) -> Iterator[DcSimulator]:
 def client(simulator: DcSimulator) -> DcClient:
     """A client trusting the simulator's certificate, with a short deadline."""
     return DcClient(DcConfig(simulator.url, timeout=2.0, ca_file=str(simulator.cert_path)))
+
+
+@pytest.fixture
+def trust() -> HcaTrust:
+    """The kit's trust store, fresh for each test (revocations mutate it)."""
+    return HcaTrust.kit()

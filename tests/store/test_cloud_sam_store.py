@@ -30,7 +30,7 @@ from broker.store import (
 from nhi_kit.emulators import people
 from nhi_kit.emulators.cloud_sam_files import KIT_ISSUED_AT, build_cloud_sam, kit_cloud_sam
 from nhi_kit.emulators.keys import ec_key, issuer_master, rsa_key
-from tests.store.test_cloud_sam_file import assert_no_secret, secret_forms
+from tests.store.kit_sam_file import assert_no_secret, secret_forms
 
 TRUSTED = ec_key("dc-grant").public_key()
 HOST, USER = "host-a", 1000
