@@ -16,7 +16,9 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import falcon
 import structlog
 
 from api.pools import drain_seconds, plain_threads, pools
@@ -127,13 +129,7 @@ def start(config: BrokerConfig) -> RunningServer:
     broker = assemble(config)
     services = ApiServices(broker)
     try:
-        server = http_server(config, services, tls)
-    except TerminatorError:
-        broker.close()
-        raise
-    except OSError as exc:
-        broker.close()
-        raise ListenError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+        server = http_server(config, broker_app(services), services, tls)
     except BaseException:
         broker.close()
         raise
@@ -143,25 +139,33 @@ def start(config: BrokerConfig) -> RunningServer:
 
 
 def http_server(
-    config: BrokerConfig, services: ApiServices, tls: tuple[Path, Path] | None
+    config: BrokerConfig,
+    app: falcon.App[Any, Any],
+    services: ApiServices,
+    tls: tuple[Path, Path] | None,
 ) -> HttpsServer | HttpServer:
-    """The started server: HTTPS through HAProxy, or plain waitress on loopback."""
-    app = broker_app(services)
+    """The started server for ``app``: HTTPS through HAProxy, or plain waitress on loopback
+    (``ListenError`` if the address cannot be bound)."""
     server: HttpsServer | HttpServer
-    if tls is None:
-        server = HttpServer(app, config.host, config.port, threads=plain_threads())
-    else:
-        cert, key = tls
-        server = HttpsServer(
-            app,
-            config.host,
-            config.port,
-            cert=cert,
-            key=key,
-            run_dir=config.data_dir / "serve",
-            pools=pools(drain_seconds(services)),
-        )
-    server.start()
+    try:
+        if tls is None:
+            server = HttpServer(app, config.host, config.port, threads=plain_threads())
+        else:
+            cert, key = tls
+            server = HttpsServer(
+                app,
+                config.host,
+                config.port,
+                cert=cert,
+                key=key,
+                run_dir=config.data_dir / "serve",
+                pools=pools(drain_seconds(services)),
+            )
+        server.start()
+    except TerminatorError:
+        raise  # HAProxy's own words (an OSError too)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
     return server
 
 

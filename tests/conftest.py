@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pykka
 import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from broker import config
 from broker.cards.sam import SamSession
@@ -17,6 +18,7 @@ from nhi_kit.emulators import dc_grant
 from nhi_kit.emulators.keys import rsa_key
 from nhi_kit.emulators.kit import CardKit
 from nhi_kit.emulators.pcscd import start_pcscd, stop_pcscd, vpcd_ready
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 DcAuthenticate = Callable[[SamSession], None]
 SETTLE = 5.0  # seconds pcscd may take to see a card come or go (it polls vpcd every 0.4 s)
@@ -69,3 +71,18 @@ def running(tmp_path: Path) -> Iterator[RunningBroker]:
     yield broker
     broker.close()
     pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright for the whole run: a second one in the same thread would refuse to start."""
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium (tests/browser.py), shared by the console and Swagger UI tests."""
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()

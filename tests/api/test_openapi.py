@@ -14,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import falcon.testing
 import jsonschema
 import pytest
+from playwright.sync_api import Browser
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from api import console, metrics, openapi
@@ -36,7 +37,6 @@ from nhi_kit import sim_api
 from tests.api.conftest import call
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -304,34 +304,30 @@ class QuietHandler(WSGIRequestHandler):
         return
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
-def test_swagger_ui_renders_every_operation_offline_in_a_browser(services: ApiServices) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_swagger_ui_renders_every_operation_offline_in_a_browser(
+    services: ApiServices, browser: Browser
+) -> None:
     server = make_server("127.0.0.1", 0, broker_app(services), handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{server.server_port}"
     remote: list[str] = []
     errors: list[str] = []
+
+    def refuse(route: Any) -> None:
+        remote.append(route.request.url)
+        route.abort()
+
+    page = browser.new_page()
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page()
-
-            def refuse(route: Any) -> None:
-                remote.append(route.request.url)
-                route.abort()
-
-            page.route(re.compile(r"^(?!" + re.escape(origin) + r"/).*"), refuse)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{origin}/api/swagger")
-            page.wait_for_selector(".opblock", timeout=15_000)
-            operations = page.locator(".opblock").count()
-            title = page.locator(".info .title").inner_text()
-            browser.close()
+        page.route(re.compile(r"^(?!" + re.escape(origin) + r"/).*"), refuse)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{origin}/api/swagger")
+        page.wait_for_selector(".opblock", timeout=15_000)
+        operations = page.locator(".opblock").count()
+        title = page.locator(".info .title").inner_text()
     finally:
+        page.close()
         server.shutdown()
         server.server_close()
     assert not remote

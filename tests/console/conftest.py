@@ -23,9 +23,7 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Page,
-    Playwright,
     ViewportSize,
-    sync_playwright,
 )
 
 from api.pools import drain_seconds, pools
@@ -36,15 +34,6 @@ from nhi_broker.webapp import broker_app
 from nhi_https.haproxy import Limits
 from nhi_https.https import HttpsServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
@@ -116,19 +105,6 @@ def server(app: falcon.App[Any, Any], services: ApiServices) -> Iterator[LiveSer
     live = LiveServer(app, services)
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
 
 
 @dataclasses.dataclass

@@ -37,12 +37,19 @@ def test_the_root_redirects_to_the_console_and_only_its_files_are_served(
     with urllib.request.urlopen(server.url + "/console", timeout=5, context=server.tls) as page:
         assert page.headers["Content-Type"].startswith("text/html")
         assert "frame-ancestors 'self'" in page.headers["Content-Security-Policy"]
-        assert "控制軟體主控台" in page.read().decode()
+        text = page.read().decode()
+        assert "控制軟體主控台" in text
+        assert 'id="page-hc"' in text  # the pages are in place
+    with urllib.request.urlopen(
+        server.url + "/console/index.html", timeout=5, context=server.tls
+    ) as same:
+        assert same.read().decode() == text
     with urllib.request.urlopen(
         server.url + "/console/console.js", timeout=5, context=server.tls
     ) as script:
         assert script.headers["Content-Type"].startswith("text/javascript")
-    for missing in ("/console/nothing.js", "/console/..%2Fconsole.py", "/console/rules.py"):
+    missing_paths = ("/console/nothing.js", "/console/..%2Fconsole.py", "/console/rules.py")
+    for missing in (*missing_paths, "/console/pages/hc.html", "/console/pages"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(server.url + missing, timeout=5, context=server.tls)
         assert refused.value.code == 404

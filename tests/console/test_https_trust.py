@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Error, Playwright
 
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.serving import NHI_BROKER, ServeProcess, serving, sim_config_with_names
 
 LAN_NAME = "reader-host.clinic.test"

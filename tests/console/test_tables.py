@@ -8,7 +8,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from api.console import CONSOLE_DIR, console_files
+import pytest
+
+from api.console import CONSOLE_DIR, PAGES_DIR, console_files, index_page
 from api.routes import ROUTES
 from broker.codes import MESSAGES
 from broker.rules import RULES, Function
@@ -82,7 +84,7 @@ class Blocks(HTMLParser):
 
 def test_every_function_has_a_button_beside_its_executable_state_row() -> None:
     parser = Blocks()
-    parser.feed((CONSOLE_DIR / "index.html").read_text(encoding="utf-8"))
+    parser.feed(index_page().decode("utf-8"))
     with_buttons = [b for b in parser.blocks if b["buttons"]]
     for found in with_buttons:
         assert found["buttons"] == found["rules"], found
@@ -93,10 +95,26 @@ def test_every_function_has_a_button_beside_its_executable_state_row() -> None:
 def test_only_plain_static_files_make_the_console(tmp_path: Path) -> None:
     files = console_files()
     assert {"index.html", "console.css", "console.js", "favicon.svg"} <= set(files)
-    for path in files.values():
+    for path in [*files.values(), *(CONSOLE_DIR / PAGES_DIR).glob("*.html")]:
         text = path.read_text(encoding="utf-8")
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text, f"{path.name} loads something from elsewhere"
     (tmp_path / "notes.txt").write_text("not served")
     (tmp_path / "page.html").write_text("<p>")
     assert set(console_files(tmp_path)) == {"page.html"}
+
+
+def test_the_page_is_index_html_with_each_panel_of_the_manual_in_its_place() -> None:
+    page = index_page().decode("utf-8")
+    assert "<!-- page:" not in page
+    for name in ("common", "sam", "hca", "hc", "settings", "swagger", "about"):
+        assert (CONSOLE_DIR / PAGES_DIR / f"{name}.html").is_file()
+        assert page.count(f'id="page-{name}"') == 1
+    assert page.index('id="page-common"') < page.index('id="page-about"') < page.index("</body>")
+
+
+def test_a_page_that_is_not_there_fails_when_the_api_is_built(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<body>\n<!-- page: lost -->\n</body>")
+    (tmp_path / PAGES_DIR).mkdir()
+    with pytest.raises(FileNotFoundError):
+        index_page(tmp_path)
