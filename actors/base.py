@@ -31,19 +31,13 @@ UnavailableCode = Callable[[object], Code]  # the code for a message an actor ca
 class ActorUnavailableError(BrokerError):
     """The actor crashed, is restarting, or did not answer in time."""
 
-    default_code = Code.PCSC_OTHER
-
 
 class StateMovedError(BrokerError):
     """A card actor's state is no longer what a direct message expected (see ``Expecting``)."""
 
-    default_code = Code.PCSC_OTHER
-
 
 class DeadlineError(BrokerError):
     """The caller's deadline passed before the work could start."""
-
-    default_code = Code.PCSC_OTHER
 
 
 Handlers = Mapping[type[Message[Any]], Callable[[Any], Any]]

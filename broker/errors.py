@@ -41,8 +41,6 @@ class InvalidParameterError(BrokerError):
 class TransportError(BrokerError):
     """A reader or its link failed."""
 
-    default_code = Code.PCSC_OTHER
-
 
 class CardAbsentError(TransportError):
     """No card in the slot, or the card was pulled mid-conversation."""
@@ -85,8 +83,6 @@ class PortOpenError(ReaderError):
 
 class ApduError(BrokerError):
     """A card answered with a status word other than success."""
-
-    default_code = Code.PCSC_OTHER
 
     def __init__(self, sw: int, detail: str = "", *, code: Code | None = None) -> None:
         self.sw = sw
