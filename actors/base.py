@@ -24,7 +24,7 @@ from broker.errors import BrokerError
 from broker.logging import bound
 
 R = TypeVar("R")
-CrashReport = Callable[[str, BaseException], None]
+CrashReport = Callable[[BaseException], None]  # told the exception an actor crashed with
 UnavailableCode = Callable[[object], Code]  # the code for a message an actor cannot serve now
 
 
@@ -117,7 +117,7 @@ class BrokerActor(pykka.ThreadingActor):
         # variable must not reach the log.
         log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         self.stop()  # queued behind what is waiting; those get ActorUnavailableError
-        self._on_crash(self.name, exc)
+        self._on_crash(exc)
 
 
 class ActorHandle:

@@ -13,7 +13,7 @@ from typing import Any
 import pykka
 import structlog
 
-from actors.base import ActorHandle, StateMovedError
+from actors.base import ActorHandle, CrashReport, StateMovedError
 from actors.directory import DeviceDirectory
 from actors.hardware import BrokerSettings, Hardware, ReaderSpec
 from actors.hc import HcActor
@@ -180,7 +180,9 @@ class Supervisor:
                 self._slot_readers[slot] = name
 
         def factory() -> pykka.ActorRef[Any]:
-            return ReaderActor.start(str(name), spec.slots, self._crashed, self._route, spec.clock)
+            return ReaderActor.start(
+                str(name), spec.slots, self._crash_of(name), self._route, spec.clock
+            )
 
         owner = self.devices.owner_of_reader(spec.name)
         return self.registry.register(name, factory, Code.READER_FAILED, owner)
@@ -196,7 +198,14 @@ class Supervisor:
 
         def factory() -> pykka.ActorRef[Any]:
             return SamActor.start(
-                str(name), sam_type, reader_handle, slot, self._dc, self._crashed, publish, cell
+                str(name),
+                sam_type,
+                reader_handle,
+                slot,
+                self._dc,
+                self._crash_of(name),
+                publish,
+                cell,
             )
 
         return self.registry.register(name, factory, Code.SAM_MODE1_FAILED, None)
@@ -214,13 +223,17 @@ class Supervisor:
         hca_name, hc_name = ActorName(Kind.HCA, station), ActorName(Kind.HC, station)
         hca = self.registry.register(
             hca_name,
-            lambda: HcaActor.start(str(hca_name), station, self.board, self._dc, self._crashed),
+            lambda: HcaActor.start(
+                str(hca_name), station, self.board, self._dc, self._crash_of(hca_name)
+            ),
             Code.HPC_MODE1_FAILED,
             station,
         )
         hc = self.registry.register(
             hc_name,
-            lambda: HcActor.start(str(hc_name), station, self.board, self._dc, self._crashed),
+            lambda: HcActor.start(
+                str(hc_name), station, self.board, self._dc, self._crash_of(hc_name)
+            ),
             Code.HC_MODE1_FAILED,
             station,
         )
@@ -237,7 +250,7 @@ class Supervisor:
                 hc,
                 self._dc,
                 self._settings.device_id,
-                self._crashed,
+                self._crash_of(name),
                 remember,
             )
 
@@ -277,11 +290,15 @@ class Supervisor:
 
     # --- crashes and restarts -------------------------------------------------------------
 
-    def _crashed(self, text: str, exc: BaseException) -> None:
+    def _crash_of(self, name: ActorName) -> CrashReport:
+        """What the actor ``name`` calls when it crashes."""
+        return lambda exc: self._crashed(name, exc)
+
+    def _crashed(self, name: ActorName, exc: BaseException) -> None:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""
         if self._stopping:
             return
-        name = ActorName.parse(text)
+        text = str(name)
         self._remember_device(name)
         delay, count = self._backoff.failed(text)
         station = self.registry.owner(name)
