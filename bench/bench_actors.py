@@ -34,8 +34,9 @@ from broker import config as broker_config
 from broker import logging as broker_logging
 from broker.config import BrokerConfig, SimConfig, StationConfig
 from broker.rules import Function
-from nhi_broker.assembly import RunningBroker, SimKit, assemble
+from nhi_broker.assembly import RunningBroker, assemble
 from nhi_broker.serve import SWITCH_INTERVAL
+from nhi_kit.sim_kit import SimKit
 
 TEST_CLOUD_SAM = "901000000047"
 STATUS_STATION = "desk2"  # uses the test cloud SAM in the sim profile

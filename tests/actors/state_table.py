@@ -17,9 +17,10 @@ from broker.apdu import CommandApdu
 from broker.cards.commands import Ins
 from broker.codes import Code
 from broker.rules import RULES, Function
-from nhi_broker.assembly import RunningBroker, SimKit
+from nhi_broker.assembly import RunningBroker
 from nhi_kit.emulators.card import CardEmulator
 from nhi_kit.emulators.hpc import HpcEmulator
+from nhi_kit.sim_kit import SimKit
 from tests.actors.conftest import Call, code_of
 
 COM1_SAM, COM1_HC, COM1_DOCTOR = "900000000101", "900000000735", "100000291539"

@@ -11,8 +11,8 @@ import ssl
 import urllib.parse
 from typing import Any
 
-from nhi_broker.assembly import SimKit
 from nhi_broker.serve import RunningServer
+from nhi_kit.sim_kit import SimKit
 
 STATUS = "/api/common/v1/Status"
 

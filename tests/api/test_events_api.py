@@ -16,12 +16,9 @@ import pytest
 
 from actors.messages import Context
 from api.openapi import build_document
-from api.resources.events import (
-    QUEUE_SIZE,
-    EventStream,
-    StreamSlots,
-)
+from api.resources.events import QUEUE_SIZE, EventStream
 from api.services import ApiServices, token_hash
+from api.streams import StreamSlots
 from api.wire import status_json
 from broker import config
 from broker.arguments import Arguments

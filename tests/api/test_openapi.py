@@ -26,12 +26,13 @@ from api.openapi import (
     TAGS,
     build_document,
     collect_docs,
-    route_codes,
 )
 from api.resources import admin, events, settings
 from api.routes import ROUTES
 from api.services import ApiServices
+from api.status_codes import route_codes
 from broker.codes import Code
+from nhi_broker.assembly import RunningBroker
 from nhi_broker.webapp import broker_app
 from nhi_kit import sim_api
 from tests.api.conftest import call
@@ -221,9 +222,11 @@ def test_admin_paths_need_the_admin_token(document: dict[str, Any]) -> None:
                 assert security is None  # the document's default: no token, or a station's
 
 
-def test_sim_paths_only_when_the_sim_kit_runs(services: ApiServices) -> None:
-    with_kit = build_document(mounted(services))["paths"]
-    hardware_like = ApiServices(dataclasses.replace(services.broker, kit=None))
+def test_sim_paths_only_when_the_sim_kit_runs(
+    running: RunningBroker, services: ApiServices
+) -> None:
+    with_kit = build_document(mounted(services))["paths"]  # services is ApiServices(running)
+    hardware_like = ApiServices(dataclasses.replace(running, kit=None))
     without_kit = build_document(mounted(hardware_like))["paths"]
     sim_paths = {d.path for d in module_docs() if d.tag == "sim"}
     assert sim_paths <= set(with_kit)

@@ -18,7 +18,7 @@ import sys
 import threading
 import tomllib
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     yield from serving(tmp_path)
 
 
-def serving(tmp_path: Path, files: int | None = None) -> Iterator[Served]:
+def serving(tmp_path: Path, files: int | None = None) -> Generator[Served, None, None]:
     data_dir = tmp_path / "data"
     limit = ["prlimit", f"--nofile={files}:{files}", "--"] if files else []  # soft and hard
     process = subprocess.Popen(

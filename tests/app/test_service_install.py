@@ -87,8 +87,8 @@ def test_install_makes_a_system_user_in_dialout_owning_the_data(tmp_path: Path) 
     assert stat.S_IMODE(data.stat().st_mode) == 0o755
     for path in [data, data / "tls", *(data / "tls").iterdir()]:
         assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid), path
-    for path in ("etc/nhi-broker/config.toml", "etc/systemd/system/nhi-broker.service"):
-        assert (root / path).stat().st_uid == 0  # the service cannot rewrite its own setup
+    for setup in ("etc/nhi-broker/config.toml", "etc/systemd/system/nhi-broker.service"):
+        assert (root / setup).stat().st_uid == 0  # the service cannot rewrite its own setup
 
 
 def test_install_ships_the_unit_the_example_config_and_a_working_program(tmp_path: Path) -> None:

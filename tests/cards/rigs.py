@@ -19,7 +19,10 @@ from tests.conftest import SETTLE
 class Rig(Protocol):
     """A card slot reached through one transport, and the hand that moves cards."""
 
-    slot: CardSlot
+    @property
+    def slot(self) -> CardSlot:
+        """The slot under test (read-only here, so each rig may narrow its type)."""
+        ...
 
     def insert(self, card: CardEmulator) -> None:
         """Insert ``card``; returns when the slot reports it present."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from broker import errors
 from broker.cards.hc import HealthCardSession
@@ -136,7 +136,9 @@ def test_hpc_signature_verifies_with_its_certificate_chain(
     hca, user = hpc.certificates()
     hpc.verify_pin("000000")
     signature = hpc.sign(b"prescription 01")
-    user.public_key().verify(signature, b"prescription 01", padding.PKCS1v15(), hashes.SHA256())
+    key = user.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(signature, b"prescription 01", padding.PKCS1v15(), hashes.SHA256())
     assert user.issuer == hca.subject
     hca.verify_directly_issued_by(root_certificate())
     user.verify_directly_issued_by(hca)
@@ -205,7 +207,9 @@ def test_conversations_work_with_a_card_answering_like_t0(
     _hca, user = hpc.certificates()
     hpc.verify_pin("000000")
     signature = hpc.sign(b"t0")
-    user.public_key().verify(signature, b"t0", padding.PKCS1v15(), hashes.SHA256())
+    key = user.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(signature, b"t0", padding.PKCS1v15(), hashes.SHA256())
     patient = kit.card(MANUAL_PATIENT)
     patient.t0_chunks = True
     rig.remove()

@@ -15,7 +15,15 @@ NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
 
 
 def test_kit_cloud_serves_the_simulator_until_stopped(tmp_path: Path) -> None:
-    command = [NHI_BROKER, "kit", "cloud", "--port", "0", "--data-dir", str(tmp_path)]
+    command: list[str | Path] = [
+        NHI_BROKER,
+        "kit",
+        "cloud",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -32,7 +40,7 @@ def test_kit_cloud_serves_the_simulator_until_stopped(tmp_path: Path) -> None:
 
 
 def test_the_sim_profile_names_its_cloud_in_the_ready_line(tmp_path: Path) -> None:
-    command = [NHI_BROKER, "serve", "--profile", "sim", "--port", "0"]
+    command: list[str | Path] = [NHI_BROKER, "serve", "--profile", "sim", "--port", "0"]
     process = subprocess.Popen(
         [*command, "--data-dir", str(tmp_path / "data")],
         stdout=subprocess.PIPE,

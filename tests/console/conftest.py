@@ -72,7 +72,7 @@ class LiveServer:
         self._https: HttpsServer | None = None
         self.start()
         assert self._https is not None
-        self.url = self._https.url.replace("127.0.0.1", "localhost")
+        self.url: str = self._https.url.replace("127.0.0.1", "localhost")
 
     def stop(self) -> None:
         """Gone at once: a stopped broker, as a browser sees it (no drain for open streams)."""
