@@ -24,15 +24,23 @@ def camel(name: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# Each request field a function may take → its field of ``Arguments`` (made once: every call
+# reads a body).
+ARGUMENT_NAMES = {camel(field.name): field.name for field in dataclasses.fields(Arguments)}
+
+
 def arguments(body: Mapping[str, Any]) -> Arguments:
     """The request fields a function may take; other fields are ignored (clients send extras).
 
     The request schema (api/routes.py) has checked each field the function
     declares to be text; a field it does not declare is taken only as text.
     """
-    known = {camel(field.name): field.name for field in dataclasses.fields(Arguments)}
-    given = {known[key]: value for key, value in body.items() if key in known}
-    return Arguments(**{name: value for name, value in given.items() if isinstance(value, str)})
+    given = {
+        ARGUMENT_NAMES[key]: value
+        for key, value in body.items()
+        if key in ARGUMENT_NAMES and isinstance(value, str)
+    }
+    return Arguments(**given)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

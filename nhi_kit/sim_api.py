@@ -198,7 +198,7 @@ class SimPath:
     reply: Schema = field(default_factory=dict)
 
     def doc(self) -> PathDoc:
-        """Its entry in the OpenAPI document; a POST may answer 1003 for a bad argument."""
+        """Its entry in the OpenAPI document; a POST may answer 1704 for a bad argument."""
         method, codes = ("GET", ()) if self.request is None else ("POST", INVALID)
         path = f"{PREFIX}/{self.path}"
         return PathDoc(method, path, self.summary, TAG, self.request, self.reply, codes=codes)
