@@ -117,6 +117,7 @@ let events = null;
 let eventsOpen = false;
 let pollTimer = null;
 let lastEventsTry = 0;
+let streamSeen = 0;  // counts what the stream delivered: a poll begun before it is stale
 
 function parse(data) {
   try {
@@ -132,16 +133,20 @@ function startEvents() {
   const source = new EventSource("/api/events/v1");
   events = source;
   source.addEventListener("open", () => {
+    streamSeen += 1;
     eventsOpen = true;
+    document.body.dataset.events = "open";
     setPageConnected(true);
     stopPolling();
     onActivity();
   });
   source.addEventListener("status", (event) => {
+    streamSeen += 1;
     setPageConnected(true);
     applyStatus(parse(event.data));
   });
   source.addEventListener("state", (event) => {
+    streamSeen += 1;
     setPageConnected(true);
     applyStatus(parse(event.data));
     onActivity();
@@ -157,13 +162,17 @@ function startEvents() {
   });
   source.addEventListener("error", () => {
     eventsOpen = false;
+    document.body.dataset.events = "closed";
     if (source.readyState === EventSource.CLOSED && events === source) events = null;
     startPolling();
   });
 }
 
 async function poll() {
+  const seen = streamSeen;
   const reply = await request("GET", "/api/common/v1/Status");
+  // A reply that crossed the stream's newer state on the way must not overwrite it.
+  if (streamSeen !== seen || eventsOpen) return;
   if (reply.statusCode === 0) {
     applyStatus(reply.status);
     if (!events && Date.now() - lastEventsTry >= EVENTS_RETRY_MS) startEvents();

@@ -58,7 +58,9 @@ def test_the_header_shows_a_stopped_broker_and_recovers_by_itself(
     expect(indicator(page, "page")).to_contain_text("已連接", timeout=5000)
     expect(indicator(page, "reader")).to_contain_text("已連接", timeout=LIVE)
     expect(indicator(page, "sam")).to_have_text(re.compile(r"實體安全模組\s*2"))
-    # The stream comes back too: a card pulled now shows without polling.
+    # The stream comes back too (the browser retries within seconds), and a card pulled
+    # then shows without polling.
+    expect(page.locator("body")).to_have_attribute("data-events", "open", timeout=8000)
     api(server, "POST", "/api/sim/v1/Remove", {"reader": "COM1 HC"})
     expect(indicator(page, "hc")).to_have_text(re.compile(r"無健保卡\s*0"), timeout=LIVE)
 
