@@ -145,12 +145,28 @@ function fillOutputs(outputs, fields) {
   }
 }
 
+// The card states the page has seen change. A call that changes a state (logout, export,
+// 註記更新, …) may have its reply before the page sees that change: its block then waits
+// for it (data-own-change), and keeps its own result when the change arrives.
+const changesSeen = new Map();  // page id → changes seen
+
+/** The page saw a card's state change on `name`'s page ("hc" or "hca"). */
+export function stateChanged(root, name) {
+  const page = root.querySelector(`#page-${name}`);
+  changesSeen.set(page?.id, (changesSeen.get(page?.id) ?? 0) + 1);
+  for (const block of page?.querySelectorAll(".block[data-own-change]") ?? []) {
+    delete block.dataset.ownChange;
+  }
+}
+
 /** Forget what a page shows of a person (basic data, signatures, PIN state, results):
- *  their card has gone, been logged out, or the broker can no longer be reached. */
-export function clearPage(root, name) {
+ *  their card has gone, been logged out, or the broker can no longer be reached. A block
+ *  whose own call made the change keeps its result (an export's transfer code). */
+export function clearPage(root, name, { ownChange = false } = {}) {
   const page = root.querySelector(`#page-${name}`);
   if (!page) return;
   for (const block of page.querySelectorAll(".block")) {
+    if (ownChange && "ownChange" in block.dataset) continue;
     clearOutputs(block.querySelectorAll("[data-out]"));
     const result = block.querySelector("[data-result]");
     if (result && !result.classList.contains("pending")) {
@@ -171,11 +187,14 @@ export async function runFunction(button) {
   const outputs = outputsOf(block, name);
   const buttons = block.querySelectorAll("button");
   const result = block.querySelector("[data-result]");
+  delete block.dataset.ownChange;
   clearOutputs(outputs);
   showPending(result);
   for (const b of buttons) b.disabled = true;
   block.setAttribute("aria-busy", "true");
   let reply;
+  const pageId = block.closest(".page")?.id;
+  const seen = changesSeen.get(pageId) ?? 0;
   try {
     reply = await call(route.method, route.path, body);
   } finally {
@@ -185,6 +204,9 @@ export async function runFunction(button) {
     block.removeAttribute("aria-busy");
   }
   if (reply.statusCode === 0) fillOutputs(outputs, fieldsOf(reply));
+  if (reply.statusCode === 0 && rule?.after && (changesSeen.get(pageId) ?? 0) === seen) {
+    block.dataset.ownChange = "";
+  }
   showResult(result, rule?.label ?? name, reply);
   return reply;
 }

@@ -2,7 +2,7 @@
 // Status while the stream is down; what the page shows of a person goes with them.
 
 import { on, request } from "./api.js";
-import { clearPage } from "./blocks.js";
+import { clearPage, stateChanged } from "./blocks.js";
 import { HC, HCA, SAM, kindName } from "./labels.js";
 
 const POLL_MS = 1000;
@@ -86,11 +86,19 @@ function holderGone(before, after) {
   return (was > now && now <= 1) || (was > 0 && (after?.type ?? 0) !== (before.type ?? 0));
 }
 
+function changed(before, after) {
+  return (before?.status ?? 0) !== (after?.status ?? 0) || (before?.type ?? 0) !== (after?.type ?? 0);
+}
+
 function forgetGonePeople(before, after) {
   const pages = document.querySelector(".pages");
   const released = before?.initialized && !after?.initialized;
-  if (released || holderGone(before?.hc, after?.hc)) clearPage(pages, "hc");
-  if (released || holderGone(before?.hpc, after?.hpc)) clearPage(pages, "hca");
+  for (const [page, part] of [["hc", "hc"], ["hca", "hpc"]]) {
+    if (released || holderGone(before?.[part], after?.[part])) {
+      clearPage(pages, page, { ownChange: true });
+    }
+    if (released || changed(before?.[part], after?.[part])) stateChanged(pages, page);
+  }
 }
 
 function applyStatus(status) {
