@@ -125,7 +125,9 @@ let events = null;
 let eventsOpen = false;
 let pollTimer = null;
 let lastEventsTry = 0;
-let streamSeen = 0;  // counts what the stream delivered: a poll begun before it is stale
+// Polls run only while the stream is closed, so a poll that sees the stream open again
+// on its way back carries an older state than the stream's.
+let streamOpens = 0;
 
 function parse(data) {
   try {
@@ -141,7 +143,7 @@ function startEvents() {
   const source = new EventSource("/api/events/v1");
   events = source;
   source.addEventListener("open", () => {
-    streamSeen += 1;
+    streamOpens += 1;
     eventsOpen = true;
     document.body.dataset.events = "open";
     setPageConnected(true);
@@ -149,12 +151,10 @@ function startEvents() {
     onActivity();
   });
   source.addEventListener("status", (event) => {
-    streamSeen += 1;
     setPageConnected(true);
     applyStatus(parse(event.data));
   });
   source.addEventListener("state", (event) => {
-    streamSeen += 1;
     setPageConnected(true);
     applyStatus(parse(event.data));
     onActivity();
@@ -177,10 +177,9 @@ function startEvents() {
 }
 
 async function poll() {
-  const seen = streamSeen;
+  const opens = streamOpens;
   const reply = await request("GET", "/api/common/v1/Status");
-  // A reply that crossed the stream's newer state on the way must not overwrite it.
-  if (streamSeen !== seen || eventsOpen) return;
+  if (streamOpens !== opens) return;  // the stream's newer state must not be overwritten
   if (reply.statusCode === 0) {
     applyStatus(reply.status);
     if (!events && Date.now() - lastEventsTry >= EVENTS_RETRY_MS) startEvents();

@@ -107,6 +107,15 @@ def server(app: falcon.App[Any, Any], services: ApiServices) -> Iterator[LiveSer
     live.stop()
 
 
+@pytest.fixture
+def polled(services: ApiServices) -> Iterator[LiveServer]:
+    """A second server whose event stream is refused (503): its pages poll Status."""
+    services.max_streams = 0
+    live = LiveServer(broker_app(services), services)
+    yield live
+    live.stop()
+
+
 @dataclasses.dataclass
 class BrowserErrors:
     """What the browser complained about; ``allow`` lists patterns a test expects."""
@@ -165,6 +174,15 @@ def open_page(browser: Browser, errors: BrowserErrors, server: LiveServer) -> It
 def page(open_page: PageFactory, server: LiveServer) -> Page:
     """The console at 1280×800, connected to its broker."""
     console = open_page(f"{server.url}/console")
+    console.locator("#ind-page.on").wait_for()
+    return console
+
+
+@pytest.fixture
+def polling_page(open_page: PageFactory, polled: LiveServer, errors: BrowserErrors) -> Page:
+    """The console of the ``polled`` server, connected to it (by polling)."""
+    errors.allow(r"/api/events/v1")  # every stream refused: 503
+    console = open_page(f"{polled.url}/console")
     console.locator("#ind-page.on").wait_for()
     return console
 

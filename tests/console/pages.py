@@ -11,6 +11,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.console.conftest import LiveServer
 
 LIVE = 1000  # ms: the header follows the broker within a second
+CLOUD_SAM = "901000000047"  # the kit's cloud SAM (test): it verifies itself at Initial
 
 
 def api(server: LiveServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

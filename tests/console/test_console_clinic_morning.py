@@ -16,9 +16,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from tests.console.conftest import LiveServer, shoot
-from tests.console.pages import LIVE, api, block, field, go, indicator, press
+from tests.console.pages import CLOUD_SAM, LIVE, api, block, field, go, indicator, press
 
-CLOUD_SAM = "901000000047"
 SAM_FILE = f"7777777777{CLOUD_SAM}.SAM"
 
 

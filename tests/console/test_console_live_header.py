@@ -10,9 +10,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from api.services import ApiServices
-from nhi_broker.webapp import broker_app
-from tests.console.conftest import BrowserErrors, LiveServer, PageFactory, shoot
+from tests.console.conftest import BrowserErrors, LiveServer, shoot
 from tests.console.pages import LIVE, api, block, field, go, indicator, press
 
 # --- the live header -------------------------------------------------------------------
@@ -66,18 +64,10 @@ def test_the_header_shows_a_stopped_broker_and_recovers_by_itself(
 
 
 def test_without_the_event_stream_the_header_polls_the_status(
-    services: ApiServices, open_page: PageFactory, errors: BrowserErrors
+    polled: LiveServer, polling_page: Page
 ) -> None:
-    errors.allow(r"/api/events/v1")  # every stream refused: 503
-    services.max_streams = 0
-    polled = LiveServer(broker_app(services), services)
-    try:
-        page = open_page(f"{polled.url}/console")
-        expect(indicator(page, "page")).to_contain_text("已連接")
-        assert api(polled, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
-        expect(indicator(page, "hc")).to_have_text(re.compile(r"實體健保卡\s*1"), timeout=2000)
-        api(polled, "POST", "/api/sim/v1/Remove", {"reader": "COM1 HC"})
-        expect(indicator(page, "hc")).to_have_text(re.compile(r"無健保卡\s*0"), timeout=2000)
-        page.close()
-    finally:
-        polled.stop()
+    page = polling_page
+    assert api(polled, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
+    expect(indicator(page, "hc")).to_have_text(re.compile(r"實體健保卡\s*1"), timeout=2000)
+    api(polled, "POST", "/api/sim/v1/Remove", {"reader": "COM1 HC"})
+    expect(indicator(page, "hc")).to_have_text(re.compile(r"無健保卡\s*0"), timeout=2000)

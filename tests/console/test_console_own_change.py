@@ -10,36 +10,13 @@ the reply, which is the order that must not lose the result.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from api.services import ApiServices
-from nhi_broker.webapp import broker_app
-from tests.console.conftest import BrowserErrors, LiveServer, PageFactory
-from tests.console.pages import api, block, field, go, indicator, press
+from tests.console.conftest import LiveServer
+from tests.console.pages import CLOUD_SAM, api, block, field, go, indicator, press
 
-CLOUD_SAM = "901000000047"  # the kit's cloud SAM: verifies itself at Initial
 POLLED = 3000  # ms: a poll each second, then the page applies it
-
-
-@pytest.fixture
-def polled(services: ApiServices) -> Iterator[LiveServer]:
-    services.max_streams = 0  # every event stream refused (503): the page polls Status
-    served = LiveServer(broker_app(services), services)
-    try:
-        yield served
-    finally:
-        served.stop()
-
-
-@pytest.fixture
-def polling_page(polled: LiveServer, open_page: PageFactory, errors: BrowserErrors) -> Page:
-    errors.allow(r"/api/events/v1")
-    page = open_page(f"{polled.url}/console")
-    expect(indicator(page, "page")).to_contain_text("已連接")
-    return page
 
 
 def test_an_exported_virtual_card_keeps_its_transfer_code_on_screen(
