@@ -9,18 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from broker.atomic import (
-    CorruptFileError,
-    ensure_private_dir,
-    read_json,
-    remove_stale_temp_files,
-    write_json,
-)
+from broker import formats
+from broker.atomic import CorruptFileError, ensure_private_dir, remove_stale_temp_files, write_json
 from broker.codes import Code
 from broker.errors import BrokerError, InvalidParameterError
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
+SETTINGS_FORMAT = formats.Format("settings", SETTINGS_VERSION)
 MAX_HOST_LENGTH = 253  # DNS limit on a full host name
 MAX_NAME_LENGTH = 200
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -90,15 +86,20 @@ class Settings:
         # A writer killed mid-write leaves its temp file; no writer runs while we open.
         remove_stale_temp_files(self._path)
         self._state = _State(device_id="")
+        self.migration: formats.Migration | None = None  # what the first load upgraded
         self.load()
 
     def load(self) -> None:
-        """Read ``settings.json``; the first load makes and persists the device id."""
+        """Read ``settings.json``; the first load makes and persists the device id.
+
+        ``NewerFormatError`` if a newer release wrote it (it stays as it is).
+        """
         with self._lock:
             try:
-                obj = read_json(self._path, None)
-            except CorruptFileError as exc:
+                obj, migration = formats.load(self._path, SETTINGS_FORMAT)
+            except (CorruptFileError, formats.UnknownFormatError) as exc:
                 raise SettingsError(str(exc)) from None
+            self.migration = self.migration or migration
             if obj is None:
                 obj = {"version": SETTINGS_VERSION}
             state = _State.from_json(obj, self._path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import contextlib
 import os
 import socket
 import stat
@@ -24,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from broker import formats
 from broker.atomic import (
     CorruptFileError,
     ensure_private_dir,
@@ -39,6 +41,7 @@ from broker.errors import BrokerError
 KEY_FILE = "store.key"
 INDEX_FILE = "cloud-sams.json"
 INDEX_VERSION = 1
+INDEX_FORMAT = formats.Format("cloud-SAM store", INDEX_VERSION)
 KEY_LENGTH = 32  # AES-256
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
@@ -164,27 +167,47 @@ def default_host_id() -> str:
     return machine_id or socket.gethostname()
 
 
+@dataclass(frozen=True)
+class SealIdentity:
+    """The host and user a store's entries are sealed for."""
+
+    host_id: str
+    user_id: int
+
+    @classmethod
+    def here(cls) -> SealIdentity:
+        """This host (``/etc/machine-id``) and this process's user."""
+        return cls(default_host_id(), os.getuid())
+
+
 class CloudSamStore:
-    """The imported cloud SAMs of one broker installation; thread-safe."""
+    """The imported cloud SAMs of one broker installation; thread-safe.
+
+    ``identity`` is whom entries are sealed for: this host and user unless given
+    (the product never gives it; tests open a store made elsewhere with it).
+    ``NewerFormatError`` if a newer release wrote the index (it stays as it is).
+    """
 
     def __init__(
         self,
         data_dir: Path,
         trusted_dc_key: ec.EllipticCurvePublicKey | None,
         *,
-        host_id: str | None = None,
-        user_id: int | None = None,
+        identity: SealIdentity | None = None,
     ) -> None:
         self._dir = data_dir
         self._trusted_dc_key = trusted_dc_key
-        self._host_id = host_id if host_id is not None else default_host_id()
-        self._user_id = user_id if user_id is not None else os.getuid()
+        self._identity = identity or SealIdentity.here()
         self._lock = threading.Lock()
         self._key: bytes | None = None
         ensure_private_dir(data_dir)
         # A writer killed mid-write leaves its temp file; no writer runs while we open.
         remove_stale_temp_files(self._index_path)
         remove_stale_temp_files(self._key_path)
+        self.migration: formats.Migration | None = None  # what opening upgraded
+        # A damaged index is left to every call to report (StoreCorruptError).
+        with contextlib.suppress(CorruptFileError, formats.UnknownFormatError):
+            _, self.migration = formats.load(self._index_path, INDEX_FORMAT)
 
     @property
     def _index_path(self) -> Path:
@@ -269,9 +292,9 @@ class CloudSamStore:
         """Associated data binding a sealed file to this host, this user and its SAM."""
         return (
             AAD_LABEL
-            + self._host_id.encode("utf-8")
+            + self._identity.host_id.encode("utf-8")
             + b"|"
-            + str(self._user_id).encode("ascii")
+            + str(self._identity.user_id).encode("ascii")
             + b"|"
             + sam_id.encode("utf-8")
         )

@@ -19,9 +19,10 @@ from broker.cloud_sam import CloudSamFile
 from broker.config import CONFIGURATION, BrokerConfig, ConfigError, SerialConfig
 from broker.dc.client import DcClient, DcConfig
 from broker.errors import PortOpenError
+from broker.formats import Migration
 from broker.settings import Settings
 from broker.state import StateBoard
-from broker.store import CloudSamStore
+from broker.store import CloudSamStore, SealIdentity
 from broker.transport.base import CardSlot, SlotListener
 from broker.transport.local import LocalSlot
 from broker.transport.pcsc import PcscMonitor, PcscSlot, list_readers
@@ -41,6 +42,10 @@ from nhi_kit.sim_kit import SimKit
 
 FIRST_SIM_READER = "Virtual Reader 0"
 PROFILES = ("sim", "hardware")
+# The sim profile's simulators keep their files here, under the data directory
+# (``kit dc`` and ``kit cloud`` alone too, under the default one).
+DC_SIMULATOR_DIR = "dc-simulator"
+CLOUD_SIMULATOR_DIR = "cloud-simulator"
 log = structlog.get_logger("nhi_broker.assembly")
 Closers = list[Callable[[], None]]
 
@@ -65,9 +70,20 @@ class RunningBroker:
         _close_all(self._closers)
 
 
-def assemble(config: BrokerConfig) -> RunningBroker:
+def data_directories(config: BrokerConfig) -> list[Path]:
+    """The directories a broker of ``config`` writes to: its data directory, and in the sim
+    profile its simulators' (which ``kit dc`` and ``kit cloud`` alone may use too)."""
+    data_dir = config.data_dir
+    if config.profile != "sim":
+        return [data_dir]
+    return [data_dir, data_dir / DC_SIMULATOR_DIR, data_dir / CLOUD_SIMULATOR_DIR]
+
+
+def assemble(config: BrokerConfig, *, seal_identity: SealIdentity | None = None) -> RunningBroker:
     """Build and start a broker: the sim profile with its kit, or the hardware profile.
 
+    ``seal_identity``: whom the cloud-SAM store is sealed for, this host and user
+    unless given (only tests give it, to open a store made elsewhere).
     Whatever was started before a failure is stopped again before the error propagates.
     """
     if config.profile not in PROFILES:
@@ -76,21 +92,25 @@ def assemble(config: BrokerConfig) -> RunningBroker:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     closers: Closers = []
     try:
-        return _assemble(config, data_dir, closers)
+        return _assemble(config, data_dir, closers, seal_identity)
     except BaseException:
         _close_all(closers)
         raise
 
 
-def _assemble(config: BrokerConfig, data_dir: Path, closers: Closers) -> RunningBroker:
+def _assemble(
+    config: BrokerConfig, data_dir: Path, closers: Closers, seal_identity: SealIdentity | None
+) -> RunningBroker:
     settings = Settings(data_dir)
-    store = CloudSamStore(data_dir, trusted_grant_key(config))
+    store = CloudSamStore(data_dir, trusted_grant_key(config), identity=seal_identity)
     kit: SimKit | None = None
     serial_readers: dict[str, SerialReader] = {}
     if config.profile == "sim":
         kit, dc, hardware = _sim(config, data_dir, settings, store, serial_readers, closers)
     else:
         dc, hardware = _hardware(config, data_dir, store, serial_readers, closers)
+    cloud = kit.cloud.cloud.store.migration if kit is not None and kit.cloud is not None else None
+    log_migrations(data_dir, [settings.migration, store.migration, cloud])
     board = StateBoard()
     supervisor = Supervisor(
         config.stations,
@@ -141,6 +161,13 @@ def trusted_grant_key(config: BrokerConfig) -> ec.EllipticCurvePublicKey | None:
     return key
 
 
+def log_migrations(data_dir: Path, migrations: list[Migration | None]) -> None:
+    """One line naming every stored file opening upgraded to this release's format, if any."""
+    done = [migration.describe(data_dir) for migration in migrations if migration is not None]
+    if done:
+        log.info("data_dir.migrated", data_dir=str(data_dir), files=done)
+
+
 def _close_all(closers: Closers) -> None:
     for closer in reversed(closers):
         with contextlib.suppress(Exception):
@@ -151,7 +178,7 @@ def _start_dc_simulator(
     config: BrokerConfig, data_dir: Path, closers: Closers
 ) -> tuple[DcSimulator, DcClient]:
     """The kit's data centre, in process on loopback, and a client trusting its certificate."""
-    simulator = DcSimulator(DataCentre.kit(), data_dir / "dc-simulator")
+    simulator = DcSimulator(DataCentre.kit(), data_dir / DC_SIMULATOR_DIR)
     simulator.start()
     closers.append(simulator.stop)
     client = DcClient(
@@ -181,7 +208,7 @@ def _sim(
 ) -> tuple[SimKit, DcClient, Hardware]:
     cards = CardKit()
     simulator, dc = _start_dc_simulator(config, data_dir, closers)
-    cloud = start_cloud_simulator(data_dir / "cloud-simulator", simulator.dc)
+    cloud = start_cloud_simulator(data_dir / CLOUD_SIMULATOR_DIR, simulator.dc)
     closers.append(cloud.stop)
     if not store.list():
         for sam_id in config.sim.cloud_sams:

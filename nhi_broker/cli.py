@@ -18,9 +18,16 @@ import structlog
 from api.services import token_hash
 from broker import config
 from broker import logging as broker_logging
+from broker.formats import FormatError
 from nhi_broker import desktop, service
-from nhi_broker.assembly import start_cloud_simulator
+from nhi_broker.assembly import (
+    CLOUD_SIMULATOR_DIR,
+    DC_SIMULATOR_DIR,
+    log_migrations,
+    start_cloud_simulator,
+)
 from nhi_broker.certs import CertError, add_cert_commands, run_cert
+from nhi_broker.data_lock import DataDirInUseError, DirectoryLock, hold
 from nhi_broker.kit_cards import kit_cards
 from nhi_broker.serve import SWITCH_INTERVAL, serve, wait_for_stop_signal
 from nhi_https.certificates import CertificateError
@@ -33,6 +40,7 @@ from nhi_kit.emulators.vpcd import DEFAULT_PORT, run_until_stopped
 log = structlog.get_logger("broker.cli")
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # it could not run (its directory is in use, or a newer release's)
 CLOUD_PORT = 5102  # beside the DC simulator's 5100 and 5101
 LOG_LEVELS = ["trace", "debug", "info", "warning", "error"]
 # The broker's own commands: help line and description (cert, the service and kit: below).
@@ -165,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, CertError, CertificateError, service.ServiceError, config.ConfigError) as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (DataDirInUseError, FormatError) as exc:  # kit dc, kit cloud (serve says its own)
+        print(f"nhi-broker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -217,9 +228,17 @@ def kit_serial() -> int:
     return 0
 
 
+def kit_directory(data_dir: str | None, part: str, command: str) -> tuple[Path, DirectoryLock]:
+    """A simulator's directory, ``--data-dir`` or ``part`` of the default data directory (the
+    sim profile's broker uses it too), held by this process (``DataDirInUseError``)."""
+    directory = Path(data_dir) if data_dir else config.default_data_dir() / part
+    hint = "choose another directory with --data-dir DIR"
+    return directory, hold([directory], holder=f"nhi-broker kit {command}", hint=hint)
+
+
 def kit_dc(port: int, control_port: int, data_dir: str | None) -> int:
     """Run the data-centre simulator until SIGTERM or Ctrl-C."""
-    directory = Path(data_dir) if data_dir else config.default_data_dir() / "dc-simulator"
+    directory, lock = kit_directory(data_dir, DC_SIMULATOR_DIR, "dc")
     simulator = DcSimulator(DataCentre.kit(), directory, port=port, control_port=control_port)
     simulator.start()
     print(simulator.url, flush=True)
@@ -231,18 +250,21 @@ def kit_dc(port: int, control_port: int, data_dir: str | None) -> int:
     )
     wait_for_stop_signal()
     simulator.stop()
+    lock.release()
     return 0
 
 
 def kit_cloud(port: int, data_dir: str | None) -> int:
     """Run the NHI cloud simulator until SIGTERM or Ctrl-C (virtual cards cannot be checked:
     their ids live in the broker's data centre)."""
-    directory = Path(data_dir) if data_dir else config.default_data_dir() / "cloud-simulator"
+    directory, lock = kit_directory(data_dir, CLOUD_SIMULATOR_DIR, "cloud")
     simulator = start_cloud_simulator(directory, None, port=port)
+    log_migrations(directory, [simulator.cloud.store.migration])
     print(simulator.url, flush=True)
     log.info("kit.cloud_ready", url=simulator.url, certificate=str(simulator.cert_path))
     wait_for_stop_signal()
     simulator.stop()
+    lock.release()
     return 0
 
 

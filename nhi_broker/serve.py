@@ -24,7 +24,10 @@ import structlog
 from api.pools import drain_seconds, plain_threads, pools
 from api.services import ApiServices
 from broker.config import BrokerConfig
-from nhi_broker.assembly import RunningBroker, assemble
+from broker.formats import FormatError
+from broker.store import SealIdentity
+from nhi_broker.assembly import RunningBroker, assemble, data_directories
+from nhi_broker.data_lock import DirectoryLock, hold
 from nhi_broker.sd_notify import SystemdNotifier
 from nhi_broker.webapp import broker_app
 from nhi_https.certificates import CertificateError, ensure_server_certificate
@@ -97,6 +100,7 @@ class RunningServer:
     services: ApiServices
     server: HttpsServer | HttpServer
     certificate: Path | None
+    data_dir_lock: DirectoryLock | None = None  # released last, once nothing writes there
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -116,17 +120,41 @@ class RunningServer:
             self.server.stop(drain_seconds(self.services))
         finally:
             self.broker.close()
+            if self.data_dir_lock is not None:
+                self.data_dir_lock.release()
 
 
-def start(config: BrokerConfig) -> RunningServer:
+def start(config: BrokerConfig, *, seal_identity: SealIdentity | None = None) -> RunningServer:
     """Assemble the broker and serve its API (``config.port`` 0 picks a free port).
 
-    ``StartupRefusedError`` for an unsafe exposure; ``ListenError`` if the address
-    cannot be bound (the broker is closed again then).
+    ``StartupRefusedError`` for an unsafe exposure; ``DataDirInUseError`` if
+    another process holds the data directory; ``ListenError`` if the address
+    cannot be bound (the broker is closed again then). ``seal_identity``: see
+    ``assemble`` (tests only).
     """
     check_exposure(config)
+    lock = hold_data_directory(config)  # before anything touches the data directory
+    try:
+        running = _start(config, seal_identity)
+    except BaseException:
+        lock.release()
+        raise
+    running.data_dir_lock = lock
+    return running
+
+
+def hold_data_directory(config: BrokerConfig) -> DirectoryLock:
+    """This process's lock on the directories it writes to (``nhi_broker/data_lock.py``)."""
+    return hold(
+        data_directories(config),
+        holder="nhi-broker serve",
+        hint="choose another data directory (--data-dir DIR, or [server] data_dir)",
+    )
+
+
+def _start(config: BrokerConfig, seal_identity: SealIdentity | None) -> RunningServer:
     tls = certificate_paths(config.data_dir, names=config.names) if config.tls else None
-    broker = assemble(config)
+    broker = assemble(config, seal_identity=seal_identity)
     services = ApiServices(broker)
     try:
         server = http_server(config, broker_app(services), services, tls)
@@ -178,7 +206,8 @@ def serve(config: BrokerConfig) -> int:
     except StartupRefusedError as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except (OSError, CertificateError) as exc:  # ListenError, the data dir, a damaged CA
+    # ListenError, the data dir (in use, or a stored file of a newer release), a damaged CA
+    except (OSError, CertificateError, FormatError) as exc:
         print(f"nhi-broker: {exc}", file=sys.stderr)
         return EXIT_FAILED
     log.info(

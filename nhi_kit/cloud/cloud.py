@@ -171,6 +171,11 @@ class Cloud:
         self._recent: deque[JsonDict] = deque(maxlen=RECENT_CALLS)
         self._lock = threading.Lock()
 
+    @property
+    def store(self) -> CloudStore:
+        """The state it keeps."""
+        return self._world.store
+
     def call(self, path: str, body: Any) -> JsonDict:
         """The answer to ``POST path`` with ``body``; KeyError for a path not served."""
         endpoint = ENDPOINTS[path]

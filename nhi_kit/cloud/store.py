@@ -2,7 +2,9 @@
 
 Written whole and atomically (``broker.atomic``) after every call that
 changes it, so a restart of the simulator finds every visit, sequence
-number and spent client random where it left them.
+number and spent client random where it left them. Version 1 named its
+format ``"format": "nhi-broker/kit-cloud/1"``; version 2 carries
+``"version"`` as every stored file does (``broker.formats``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,29 @@ from typing import Any
 
 import structlog
 
-from broker.atomic import ensure_private_dir, read_json, remove_stale_temp_files, write_json
+from broker import formats
+from broker.atomic import ensure_private_dir, remove_stale_temp_files, write_json
 from nhi_kit.cloud.history import SEEDS, seed_of
 
-FORMAT = "nhi-broker/kit-cloud/1"
+VERSION = 2
+LEGACY_FORMAT = "nhi-broker/kit-cloud/1"  # version 1's marker
 STATE_FILE = "cloud-state.json"
 JsonDict = dict[str, Any]
 log = structlog.get_logger("nhi_kit.cloud.store")
+
+
+def _legacy_version(state: JsonDict) -> int | None:
+    return 1 if state.get("format") == LEGACY_FORMAT else None
+
+
+def _from_version_1(state: JsonDict) -> JsonDict:
+    """Version 1 → 2: the state as it was, its marker now the version."""
+    return {key: value for key, value in state.items() if key != "format"}
+
+
+STATE_FORMAT = formats.Format(
+    "cloud simulator's state", VERSION, {1: _from_version_1}, legacy=_legacy_version
+)
 
 
 def card_record(card_id: str) -> JsonDict:
@@ -35,7 +53,7 @@ def card_record(card_id: str) -> JsonDict:
 def seeded() -> JsonDict:
     """The state at first start: the kit people's cards as ``history`` describes them."""
     return {
-        "format": FORMAT,
+        "version": VERSION,
         "cards": {card_id: card_record(card_id) for card_id in SEEDS},
         "sequences": {},  # "card|YYYMMDD" → the last sequence number given that day
         "hospitals": {},  # hospital id → {"treatmentNumbers": last number given}
@@ -45,10 +63,14 @@ def seeded() -> JsonDict:
 
 
 class CloudStore:
-    """The state in memory, saved to ``directory`` (or nowhere when None)."""
+    """The state in memory, saved to ``directory`` (or nowhere when None).
+
+    ``NewerFormatError`` if a newer release wrote the state (it stays as it is).
+    """
 
     def __init__(self, directory: Path | None) -> None:
         self._path = directory / STATE_FILE if directory is not None else None
+        self.migration: formats.Migration | None = None  # what opening upgraded
         self.state = self._load()
 
     def _load(self) -> JsonDict:
@@ -56,12 +78,12 @@ class CloudStore:
             return seeded()
         ensure_private_dir(self._path.parent)
         remove_stale_temp_files(self._path)  # before anything writes: no writer runs yet
-        state = read_json(self._path, None)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            if state is not None:
-                log.warning("cloud.state_reset", path=str(self._path), reason="unknown format")
+        try:
+            state, self.migration = formats.load(self._path, STATE_FORMAT)
+        except formats.UnknownFormatError:
+            log.warning("cloud.state_reset", path=str(self._path), reason="no format version")
             return seeded()
-        return state
+        return seeded() if state is None else state
 
     def save(self) -> None:
         """Write the state (atomically: a crash leaves the old or the new file)."""

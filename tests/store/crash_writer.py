@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from broker.settings import Settings
-from broker.store import CloudSamStore
+from broker.store import CloudSamStore, SealIdentity
 from nhi_kit.emulators.cloud_sam_files import kit_cloud_sam
 from nhi_kit.emulators.keys import ec_key
 
@@ -26,7 +26,8 @@ STEP_PREFIX = "step-"
 
 def open_both(data_dir: Path) -> tuple[CloudSamStore, Settings]:
     """The store and settings as the writer and the test both see them."""
-    store = CloudSamStore(data_dir, ec_key("dc-grant").public_key(), host_id=HOST, user_id=USER)
+    identity = SealIdentity(HOST, USER)
+    store = CloudSamStore(data_dir, ec_key("dc-grant").public_key(), identity=identity)
     return store, Settings(data_dir)
 
 

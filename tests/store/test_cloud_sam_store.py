@@ -22,6 +22,7 @@ from broker.store import (
     CloudSamStore,
     CloudSamSummary,
     CloudSamUnknownError,
+    SealIdentity,
     StoreCorruptError,
     StoreKeyError,
     StoreSealError,
@@ -39,7 +40,7 @@ TEST_SAM, FORMAL_SAM = "901000000047", "001000000103"
 
 def open_store(data_dir: Path, host_id: str = HOST, user_id: int = USER) -> CloudSamStore:
     """A store on ``data_dir`` as seen by ``host_id`` and ``user_id``."""
-    return CloudSamStore(data_dir, TRUSTED, host_id=host_id, user_id=user_id)
+    return CloudSamStore(data_dir, TRUSTED, identity=SealIdentity(host_id, user_id))
 
 
 @pytest.fixture
@@ -354,7 +355,7 @@ def test_a_corrupt_index_is_an_error_never_an_empty_store(
     ("obj", "reason"),
     [
         ([], "not a version 1 index"),
-        ({"version": 2, "entries": []}, "not a version 1 index"),
+        ({"version": "1", "entries": []}, "not a version 1 index"),
         ({"version": 1, "entries": {}}, "'entries' is not a list"),
         ({"version": 1, "entries": [1]}, "entry 0 is not an object"),
         ({"version": 1, "entries": [{"samId": 1}]}, "entry 0 field 'samId' is not text"),

@@ -212,7 +212,7 @@ def test_concurrent_additions_lose_no_host(tmp_path: Path) -> None:
     [
         (b"{not json", "not JSON"),
         (b"\xff", "not UTF-8"),
-        (b"[]", "not version 1 settings"),
+        (b"[]", "names no format version"),
         (b'{"version": 1, "deviceId": "nope"}', "'deviceId' is not a UUID"),
         (b'{"version": 1, "corsHosts": "a.example"}', "'corsHosts' is not a list"),
         (b'{"version": 1, "lastDevice": 5}', "'lastDevice' is neither text nor null"),
