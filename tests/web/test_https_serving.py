@@ -127,11 +127,13 @@ def test_the_app_sees_the_client_address_haproxy_saw_not_a_forged_one(
     assert (status, answer) == (200, {"client": "127.0.0.1", "scheme": "https"})
 
 
-def test_waitress_listens_only_on_private_unix_sockets(server: HttpsServer, tmp_path: Path) -> None:
+def test_waitress_and_haproxys_runtime_api_listen_only_on_private_unix_sockets(
+    server: HttpsServer, tmp_path: Path
+) -> None:
     run_dir = tmp_path / "serve"
     assert run_dir.stat().st_mode & 0o777 == 0o700
     sockets = sorted(p.name for p in run_dir.glob("*.sock"))
-    assert sockets == ["calls.sock", "quick.sock"]
+    assert sockets == ["calls.sock", "cli.sock", "quick.sock"]
     assert all((run_dir / s).stat().st_mode & 0o777 == 0o600 for s in sockets)
     assert (run_dir / "tls.pem").stat().st_mode & 0o777 == 0o600
 
@@ -241,6 +243,34 @@ def test_a_stop_lets_the_request_in_flight_finish(
     assert answers == [(200, {"held": True})]
     with pytest.raises(ConnectionRefusedError):
         get(server.address, cert, "/whoami")
+
+
+def test_a_stopping_server_refuses_a_new_request_at_once_while_the_one_in_flight_finishes(
+    server: HttpsServer, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    answers: list[tuple[int, dict[str, object]]] = []
+    held = threading.Thread(target=lambda: answers.append(get(server.address, cert, "/hold")))
+    held.start()
+    assert hold.entered.wait(WAIT)
+    stopping = threading.Thread(target=server.stop, args=(WAIT,))
+    stopping.start()
+    assert server.terminator.draining.wait(WAIT)
+    connection = http.client.HTTPSConnection(
+        "localhost", server.address[1], context=client_context(cert), timeout=WAIT
+    )
+    try:
+        connection.request("GET", "/whoami")
+        refused = connection.getresponse()
+        body = json.loads(refused.read())
+    finally:
+        connection.close()
+    assert (refused.status, refused.getheader("Retry-After")) == (503, "2")
+    assert body["title"] == "the broker is stopping"
+    assert held.is_alive()  # answered while the call in flight still runs
+    hold.release.set()
+    held.join(WAIT)
+    stopping.join(WAIT)
+    assert answers == [(200, {"held": True})]
 
 
 def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
