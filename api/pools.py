@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from api.console import CONSOLE_PATH
 from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
-from api.resources import events
+from api.resources import events, health
 from api.services import ApiServices
 from api.streams import MAX_STREAMS
 from nhi_https.https import PoolSpec
@@ -23,6 +23,7 @@ QUICK_PATHS = (
     "/api/common/v1/Version",
     "/api/common/v1/Log",
     "/metrics",
+    health.PATH,  # the watchdog's check: a hung quick pool withholds its heartbeat
     OPENAPI_PATH,
 )
 QUICK_PREFIXES = (CONSOLE_PATH, f"{SWAGGER_PREFIX}/")
