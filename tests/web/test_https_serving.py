@@ -226,26 +226,7 @@ def test_a_dead_haproxy_is_started_again_and_serves_on_the_same_port(
     assert [e["pid"] for e in logs if e["event"] == "tls.died"] == [first]
 
 
-def test_a_stop_lets_the_request_in_flight_finish(
-    server: HttpsServer, cert: tuple[Path, Path], hold: Hold
-) -> None:
-    answers: list[tuple[int, dict[str, object]]] = []
-    held = threading.Thread(target=lambda: answers.append(get(server.address, cert, "/hold")))
-    held.start()
-    assert hold.entered.wait(WAIT)
-    stopping = threading.Thread(target=server.stop, args=(WAIT,))
-    stopping.start()
-    assert server.terminator.draining.wait(WAIT)
-    assert stopping.is_alive()  # it waits for the request
-    hold.release.set()
-    held.join(WAIT)
-    stopping.join(WAIT)
-    assert answers == [(200, {"held": True})]
-    with pytest.raises(ConnectionRefusedError):
-        get(server.address, cert, "/whoami")
-
-
-def test_a_stopping_server_refuses_a_new_request_at_once_while_the_one_in_flight_finishes(
+def test_a_stop_refuses_new_requests_at_once_and_lets_the_one_in_flight_finish(
     server: HttpsServer, cert: tuple[Path, Path], hold: Hold
 ) -> None:
     answers: list[tuple[int, dict[str, object]]] = []
@@ -266,11 +247,14 @@ def test_a_stopping_server_refuses_a_new_request_at_once_while_the_one_in_flight
         connection.close()
     assert (refused.status, refused.getheader("Retry-After")) == (503, "2")
     assert body["title"] == "the broker is stopping"
-    assert held.is_alive()  # answered while the call in flight still runs
+    assert held.is_alive()  # refused while the request in flight still runs
+    assert stopping.is_alive()  # the stop waits for it
     hold.release.set()
     held.join(WAIT)
     stopping.join(WAIT)
     assert answers == [(200, {"held": True})]
+    with pytest.raises(ConnectionRefusedError):
+        get(server.address, cert, "/whoami")
 
 
 def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
