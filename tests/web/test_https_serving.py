@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import falcon
 import pytest
 import structlog
 
+from nhi_https import runtime
 from nhi_https.certificates import ensure_certificate
-from nhi_https.haproxy import Limits
+from nhi_https.haproxy import Control, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
 
@@ -255,6 +257,26 @@ def test_a_stop_refuses_new_requests_at_once_and_lets_the_one_in_flight_finish(
     assert answers == [(200, {"held": True})]
     with pytest.raises(ConnectionRefusedError):
         get(server.address, cert, "/whoami")
+
+
+def test_haproxy_counts_the_requests_a_stop_waits_for_those_queued_too(
+    server: HttpsServer, cert: tuple[Path, Path], hold: Hold, tmp_path: Path
+) -> None:
+    serve_dir = tmp_path / "serve"
+    control = Control(serve_dir / "cli.sock", serve_dir / "refusals.acl")
+    assert runtime.in_flight(control) == 0
+    held = [threading.Thread(target=get, args=(server.address, cert, "/hold")) for _ in range(3)]
+    for thread in held:  # the calls pool has two threads: one waits in HAProxy's queue
+        thread.start()
+    assert hold.entered.wait(WAIT)
+    assert get(server.address, cert, "/whoami")[0] == 200  # answered: not in flight after
+    deadline = time.monotonic() + WAIT
+    while runtime.in_flight(control) != len(held):  # two in the pool, the third queued
+        assert time.monotonic() < deadline
+    hold.release.set()
+    for thread in held:
+        thread.join(WAIT)
+    assert runtime.in_flight(control) == 0
 
 
 def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
