@@ -35,11 +35,8 @@ def refuse_new(control: Control) -> None:
 
 
 def in_flight(control: Control) -> int:
-    """Requests HAProxy has passed to a pool, or holds in a pool's queue, and not yet answered."""
+    """Requests HAProxy has passed to a pool, or holds in a pool's queue, not yet answered:
+    the sessions of each backend (its queued ones are among them)."""
     table = command(control.socket, "show stat").removeprefix("# ")
     rows = csv.DictReader(table.splitlines())
-    return sum(
-        int(row["scur"] or 0) + int(row["qcur"] or 0)
-        for row in rows
-        if row.get("svname") == "BACKEND"
-    )
+    return sum(int(row["scur"] or 0) for row in rows if row.get("svname") == "BACKEND")
