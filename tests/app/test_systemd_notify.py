@@ -147,3 +147,12 @@ def test_the_watchdog_interval_is_the_one_systemd_set_for_this_process(
     watched_pid = str(os.getpid()) if pid == "self" else pid
     assert watchdog_seconds(usec, watched_pid) == seconds
     assert SystemdNotifier(None, seconds).watchdog is None  # no socket: nobody to beat for
+
+
+def test_a_watchdog_abort_leaves_every_threads_stack_in_the_log(tmp_path: Path) -> None:
+    with serving("--profile", "sim", "--data-dir", str(tmp_path / "data")) as served:
+        served.process.send_signal(signal.SIGABRT)  # systemd's WatchdogSignal=
+        output, _ = served.process.communicate(timeout=30)
+    assert served.process.returncode == -signal.SIGABRT
+    assert "Fatal Python error: Aborted" in output
+    assert output.count("\nThread 0x") > 1  # each of them, where it was
