@@ -46,8 +46,8 @@ class Watchdog:
     def stop(self) -> None:
         """No more beats (systemd watches a running service only, not one that stops)."""
         self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(self._notifier.watchdog)
+        if self._thread.is_alive() and self._notifier.watchdog is not None:
+            self._thread.join(self._notifier.watchdog / 2)  # a check in progress: its timeout
 
     def _run(self) -> None:
         interval = self._notifier.watchdog

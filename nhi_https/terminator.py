@@ -136,7 +136,7 @@ class Terminator:
             if refusing:
                 self._wait_in_flight(deadline)
             process.send_signal(signal.SIGUSR1)
-            try:  # soft stop: whatever is still in flight (late) has 2 s more
+            try:  # soft stop: anything still in flight has until the deadline and 2 s
                 process.wait(max(0.0, deadline - time.monotonic()) + 2.0)
             except subprocess.TimeoutExpired:
                 process.kill()
