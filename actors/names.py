@@ -14,6 +14,7 @@ class Kind(StrEnum):
     HCA = "hca"
     HC = "hc"
     STATION = "station"
+    PULSE = "pulse"  # answers the health check (actors/pulse.py)
 
 
 @dataclass(frozen=True)

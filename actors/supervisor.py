@@ -22,6 +22,7 @@ from actors.holder import Bind, Seen
 from actors.messages import Context
 from actors.monitors import MonitorKeeper
 from actors.names import ActorName, Kind
+from actors.pulse import PULSE, Ping, PulseActor
 from actors.reader import CardSeen, ReaderActor, Rescan, SlotChanged
 from actors.registry import ActorEntry, ActorRegistry
 from actors.restarts import Backoff
@@ -94,6 +95,10 @@ class Supervisor:
             self._start_station(station)
         for monitor in self._hardware.monitors:
             self._monitors.start(monitor)
+        report = self._crash_of(PULSE)
+        self.registry.register(
+            PULSE, lambda: PulseActor.start(str(PULSE), report), Code.PCSC_OTHER, None
+        )
         log.info("supervisor.started", actors=len(self.registry.names()))
 
     def stop(self) -> None:
@@ -127,6 +132,10 @@ class Supervisor:
                 answer: Answer = self.registry.handle(card_actor).ask(shortcut.message)
                 return answer
         return handle.ask(message)
+
+    def ping(self, timeout: float) -> None:
+        """A round trip to the pulse actor (actors/pulse.py); a BrokerError if none in time."""
+        self.registry.handle(PULSE).ask(Ping().within(timeout))
 
     def handle(self, name: ActorName | str) -> ActorHandle:
         """An actor by name (KeyError if there is none)."""

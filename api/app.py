@@ -16,7 +16,7 @@ import structlog
 
 from api import console, errors, metrics, openapi
 from api.auth import CallerMiddleware, HostMiddleware, OriginMiddleware, own_names
-from api.resources import admin, events, settings
+from api.resources import admin, events, health, settings
 from api.resources.functions import add_routes, new_request_id
 from api.services import ApiServices
 
@@ -42,7 +42,9 @@ class RequestMiddleware:
     ) -> None:
         """Log the call with its station, client, HTTP status and result code."""
         resp.set_header("X-Request-Id", req.context.request_id)
-        log.info(
+        # the watchdog's check every few seconds is no call worth a line when it succeeds
+        quiet = req.path == health.PATH and resp.status_code == 200
+        (log.debug if quiet else log.info)(
             "api.call",
             method=req.method,
             path=req.path,
@@ -105,7 +107,8 @@ def create_app(services: ApiServices, extensions: Sequence[Mount] = ()) -> falco
     errors.register(app)
     app.req_options.strip_url_path_trailing_slash = True
     add_routes(app, services)
-    for mount in (settings.mount, admin.mount, events.mount, metrics.mount, *extensions):
+    mounts = (settings.mount, admin.mount, events.mount, metrics.mount, health.mount)
+    for mount in (*mounts, *extensions):
         mount(app, services)
     openapi.mount(app, services)  # last: it describes what the others mounted
     console.mount(app, services)

@@ -7,7 +7,8 @@ from an origin outside the CORS list is refused with 403 before anything
 runs (falcon's CORS support only adds headers: a refused origin's request would
 still run).
 Loopback callers without a token are the station ``local``; anyone else
-needs a station token; admin paths need the admin token, also on loopback.
+needs a station token (but for the health check); admin paths need the admin token,
+also on loopback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import falcon
 
+from api.resources import health
 from api.services import ApiServices, token_hash
 from broker.config import LOCAL, BrokerConfig
 
@@ -143,6 +145,8 @@ class CallerMiddleware:
         token = bearer(req)
         loopback = is_loopback(req.remote_addr or "")
         req.context.client = req.remote_addr or "-"
+        if req.path == health.PATH:
+            return  # it tells only whether the broker serves (api/resources/health.py)
         if req.path.startswith(ADMIN_PREFIX):
             self._admin(token)
             req.context.station = LOCAL

@@ -42,7 +42,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("admin", "Actors and restarts (admin token, also on loopback)"),
     ("events", "Server-Sent Events for the console's live header"),
     ("sim", "The sim profile's virtual kit (absent in the hardware profile)"),
-    ("meta", "This document, Swagger UI and the Prometheus metrics"),
+    ("meta", "This document, Swagger UI, the Prometheus metrics and the health check"),
 )
 
 DOCS: tuple[PathDoc, ...] = (

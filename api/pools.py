@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from api.console import CONSOLE_PATH
 from api.openapi import OPENAPI_PATH, SWAGGER_PREFIX
-from api.resources import events
-from api.services import ApiServices
+from api.resources import events, health
 from api.streams import MAX_STREAMS
 from nhi_https.https import PoolSpec
 
@@ -23,6 +22,7 @@ QUICK_PATHS = (
     "/api/common/v1/Version",
     "/api/common/v1/Log",
     "/metrics",
+    health.PATH,  # the watchdog's check: a hung quick pool withholds its heartbeat
     OPENAPI_PATH,
 )
 QUICK_PREFIXES = (CONSOLE_PATH, f"{SWAGGER_PREFIX}/")
@@ -31,9 +31,17 @@ QUICK_TIMEOUT = 10.0  # seconds: these never wait on a card or the DC
 EVENTS_TIMEOUT = 10.0  # seconds without a byte from a stream (a keepalive comes every half second)
 
 
-def drain_seconds(services: ApiServices) -> float:
+EXIT_SECONDS = 8.0  # after the drain: the pools, then each actor (at once when idle), the kit
+
+
+def drain_seconds(call_timeout: float) -> float:
     """How long a stop waits for requests in flight: a call's whole deadline, and a margin."""
-    return services.call_timeout + 2.0
+    return call_timeout + 2.0
+
+
+def stop_seconds(call_timeout: float) -> float:
+    """How long a whole stop may take (the unit's ``TimeoutStopSec=``): drain, then exit."""
+    return drain_seconds(call_timeout) + EXIT_SECONDS
 
 
 def pools(call_deadline: float) -> tuple[PoolSpec, ...]:

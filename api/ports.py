@@ -55,6 +55,10 @@ class Stations(Protocol):
         """Restart an actor or a station's actors; KeyError if unknown."""
         ...
 
+    def ping(self, timeout: float) -> None:
+        """A round trip to an actor; a BrokerError if it fails or takes longer than ``timeout``."""
+        ...
+
 
 class BrokerPort(Protocol):
     """A running broker, as the Web API sees it."""

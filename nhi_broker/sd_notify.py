@@ -1,8 +1,9 @@
-"""systemd's readiness protocol: a datagram to ``$NOTIFY_SOCKET`` (``sd_notify(3)``).
+"""systemd's notify protocol: a datagram to ``$NOTIFY_SOCKET`` (``sd_notify(3)``), and the
+watchdog interval it asks for (``$WATCHDOG_USEC``, ``sd_watchdog_enabled(3)``).
 
-A few lines of socket code instead of a dependency. The variable is taken out
+A few lines of socket code instead of a dependency. The variables are taken out
 of the environment when read, so helper processes the broker starts (a TLS
-terminator) do not report for it.
+terminator) neither report for it nor think they are watched.
 """
 
 from __future__ import annotations
@@ -16,15 +17,21 @@ log = structlog.get_logger("nhi_broker.sd_notify")
 
 
 class SystemdNotifier:
-    """Sends state lines (``READY=1``, ``STOPPING=1``) to systemd; does nothing without it."""
+    """Sends state lines (``READY=1``, ``WATCHDOG=1``, ``STOPPING=1``) to systemd; does
+    nothing without it. ``watchdog``: seconds systemd waits for a heartbeat, or None."""
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, watchdog: float | None = None) -> None:
         self._address = address
+        self.watchdog = watchdog if address is not None else None
 
     @classmethod
     def from_environment(cls) -> SystemdNotifier:
-        """The notifier for ``$NOTIFY_SOCKET`` (removed from the environment)."""
-        return cls(os.environ.pop("NOTIFY_SOCKET", None) or None)
+        """The notifier for ``$NOTIFY_SOCKET`` and ``$WATCHDOG_USEC`` (removed from the
+        environment, with ``$WATCHDOG_PID``)."""
+        address = os.environ.pop("NOTIFY_SOCKET", None) or None
+        usec = os.environ.pop("WATCHDOG_USEC", None)
+        pid = os.environ.pop("WATCHDOG_PID", None)
+        return cls(address, watchdog_seconds(usec, pid))
 
     def notify(self, *lines: str) -> None:
         """Send ``lines`` as one datagram; a failure is logged, never raised."""
@@ -38,3 +45,16 @@ class SystemdNotifier:
                 sock.sendall("\n".join(lines).encode("utf-8"))
         except OSError as exc:
             log.warning("sd_notify.failed", socket=self._address, error=str(exc))
+
+
+def watchdog_seconds(usec: str | None, pid: str | None) -> float | None:
+    """The watchdog interval systemd set for this process, in seconds; None if it set none
+    (or set it for another process: ``$WATCHDOG_PID`` names the one it watches)."""
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        interval = int(usec)
+    except ValueError:
+        log.warning("sd_notify.bad_watchdog", watchdog_usec=usec)
+        return None
+    return interval / 1e6 if interval > 0 else None

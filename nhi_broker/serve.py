@@ -1,14 +1,16 @@
 """Serving the Web API: the broker, the app, HTTPS on the configured address, a clean stop.
 
 ``start(config)`` is what tests use; ``serve(config)`` is ``nhi-broker serve``:
-it logs one ``broker.ready`` line, waits for SIGTERM or Ctrl-C, then drains
-the server (requests in flight finish) before stopping the broker.
+it logs one ``broker.ready`` line, beats systemd's watchdog while it serves
+(nhi_broker/watchdog.py), waits for SIGTERM or Ctrl-C, then drains the server
+(new requests refused, those in flight finish) before stopping the broker.
 
 HTTPS is HAProxy in front of three waitress pools (nhi_https/https.py, api/pools.py).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import ipaddress
 import signal
 import sys
@@ -29,6 +31,7 @@ from broker.store import SealIdentity
 from nhi_broker.assembly import RunningBroker, assemble, data_directories
 from nhi_broker.data_lock import DirectoryLock, hold
 from nhi_broker.sd_notify import SystemdNotifier
+from nhi_broker.watchdog import Watchdog, serving_check
 from nhi_broker.webapp import broker_app
 from nhi_https.certificates import CertificateError, ensure_server_certificate
 from nhi_https.https import HttpsServer
@@ -117,7 +120,7 @@ class RunningServer:
             streams = self.services.streams
             if streams is not None:
                 streams.close_all()  # an open console must not hold the drain to its end
-            self.server.stop(drain_seconds(self.services))
+            self.server.stop(drain_seconds(self.services.call_timeout))
         finally:
             self.broker.close()
             if self.data_dir_lock is not None:
@@ -187,7 +190,7 @@ def http_server(
                 cert=cert,
                 key=key,
                 run_dir=config.data_dir / "serve",
-                pools=pools(drain_seconds(services)),
+                pools=pools(drain_seconds(services.call_timeout)),
             )
         server.start()
     except TerminatorError:
@@ -201,6 +204,9 @@ def serve(config: BrokerConfig) -> int:
     """``nhi-broker serve``: run until SIGTERM or SIGINT; the process's exit code."""
     stop = stop_signals()  # before starting: a signal during start-up stops it cleanly too
     systemd = SystemdNotifier.from_environment()  # before starting helpers, which inherit env
+    # A hung broker that systemd's watchdog aborts (SIGABRT) leaves every thread's stack
+    # in the journal: where it hung (files, lines and functions, never values).
+    faulthandler.enable()
     try:
         running = start(config)
     except StartupRefusedError as exc:
@@ -222,8 +228,11 @@ def serve(config: BrokerConfig) -> int:
     )
     print(f"nhi-broker is ready; the console is at {running.console}", flush=True)
     systemd.notify("READY=1", f"STATUS=serving {running.console}")
+    watchdog = Watchdog(systemd, serving_check(running.server.url))
+    watchdog.start()  # beats only if systemd asked for them
     stop.wait()
     log.info("broker.stopping")
+    watchdog.stop()  # systemd watches a running service, not one that stops
     systemd.notify("STOPPING=1")
     running.stop()
     log.info("broker.stopped")

@@ -28,6 +28,12 @@ LOG_FORMAT = (
     '{"client":"%ci","port":%cp,"backend":"%b","status":%ST,"bytes":%B,'
     '"termination":"%ts","ms_total":%Ta,"ms_queue":%Tw,"request":%{+Q,+E}r}'
 )
+# While the broker stops, a request that was not in flight yet is answered at once, in the
+# API's error shape, with when to call again (a restart takes about RestartSec=, 2 s):
+# nhi_https/runtime.py adds REFUSING to the refusals ACL, in HAProxy's memory.
+REFUSING = "refusing"
+RETRY_AFTER = 2
+REFUSAL = '{"title":"the broker is stopping","description":"calls in flight finish first"}'
 # A request body up to the API's 64 KiB limit fits whole in one buffer, so
 # ``http-buffer-request`` holds it until complete: a slow body never reaches waitress.
 BUFFER_SIZE = 72 * 1024
@@ -46,6 +52,14 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class Control:
+    """HAProxy's runtime API socket, and the (empty) ACL file whose pattern a stop adds."""
+
+    socket: Path
+    refusals: Path
+
+
+@dataclass(frozen=True)
 class Limits:
     """Timeouts (seconds) and connection limits of the public side."""
 
@@ -61,10 +75,11 @@ def _seconds(value: float) -> str:
     return f"{max(1, round(value * 1000))}ms"
 
 
-def _global(limits: Limits) -> list[str]:
+def _global(limits: Limits, control: Control) -> list[str]:
     return [
         "global",
         "    log stdout format raw local0 info",
+        f"    stats socket {control.socket} mode 600 level admin",
         f"    maxconn {limits.maxconn}",
         f"    hard-stop-after {_seconds(limits.drain)}",
         f"    tune.bufsize {BUFFER_SIZE}",
@@ -95,13 +110,17 @@ def _global(limits: Limits) -> list[str]:
     ]
 
 
-def _frontend(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...]) -> list[str]:
+def _frontend(
+    listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...], control: Control
+) -> list[str]:
     lines = [
         "frontend https",
         f"    bind fd@{listen_fd} ssl crt {pem} alpn http/1.1",
         f"    maxconn {limits.maxconn}",
         *(f"    http-request del-header {name}" for name in FORWARDING_HEADERS),
         "    http-request set-header X-Forwarded-Proto https",
+        f"    http-request return status 503 content-type application/json string '{REFUSAL}'"
+        f" hdr Retry-After {RETRY_AFTER} if {{ str({REFUSING}) -m str -f {control.refusals} }}",
     ]
     for pool in pools[1:]:
         conditions = [f"{{ path {' '.join(pool.paths)} }}"] if pool.paths else []
@@ -122,9 +141,11 @@ def _backend(pool: Pool) -> list[str]:
     ]
 
 
-def render(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...]) -> str:
+def render(
+    listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...], control: Control
+) -> str:
     """The whole configuration; the first pool takes every path no other pool names."""
-    lines = _global(limits) + _frontend(listen_fd, pem, limits, pools)
+    lines = _global(limits, control) + _frontend(listen_fd, pem, limits, pools, control)
     for pool in pools:
         lines += _backend(pool)
     return "\n".join(lines)

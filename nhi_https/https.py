@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.atomic import write_atomic
-from nhi_https.haproxy import Limits, Pool, render
+from nhi_https.haproxy import Control, Limits, Pool, render
 from nhi_https.server import Address, HttpServer, WsgiApp, url_of
 from nhi_https.terminator import Terminator, haproxy_executable
 
@@ -141,10 +141,13 @@ class HttpsServer:
             for p in wired
         ]
         pem = write_pem(run_dir / "tls.pem", cert, key)
+        control = Control(self._sockets / "cli.sock", run_dir / "refusals.acl")
+        write_atomic(control.refusals, b"")  # empty: a stop adds its pattern in memory
+        control.socket.unlink(missing_ok=True)
         config = run_dir / "haproxy.cfg"
-        text = render(self._listener.fileno(), pem, self.limits, wired) + "\n"
+        text = render(self._listener.fileno(), pem, self.limits, wired, control) + "\n"
         write_atomic(config, text.encode())
-        self.terminator = Terminator(executable, config, self._listener)
+        self.terminator = Terminator(executable, config, self._listener, control)
         self._stopped = False
 
     @property

@@ -1,5 +1,9 @@
 """HAProxy as the broker's child: started, restarted when it dies, drained on stop.
 
+A stop first has HAProxy refuse new requests (503 at once, through its runtime API),
+waits until the requests in flight are answered, and only then stops HAProxy, so no
+caller waits in the port's backlog while the broker finishes the work of others.
+
 Its log lines (stdout: the abnormal requests, one JSON object each; stderr:
 its notices, warnings and alerts) become structlog events, so they reach the
 same JSON stream as the broker's own.
@@ -21,6 +25,9 @@ from typing import IO, Any
 
 import structlog
 
+from nhi_https import runtime
+from nhi_https.haproxy import Control
+
 log = structlog.get_logger("web.terminator")
 
 SEARCH = ("/usr/sbin", "/usr/local/sbin")  # Debian puts haproxy outside a user's PATH
@@ -28,6 +35,7 @@ FIRST_BACKOFF, MAX_BACKOFF = 0.1, 5.0  # seconds before a restart, doubling
 STEADY = 10.0  # seconds up after which a death counts as a first one again
 ROUTINE = "stopped (cumulated conns"  # a warning per proxy at every stop: nothing is wrong
 LEVELS = {"ALERT": "error", "WARNING": "warning", "NOTICE": "info"}
+IN_FLIGHT_POLL = 0.05  # seconds between two looks at what a stop still waits for
 
 
 class TerminatorError(OSError):
@@ -67,14 +75,17 @@ def _pump(stream: IO[str], name: str) -> None:
 class Terminator:
     """One HAProxy (``executable``) serving ``config`` on the inherited ``listener``."""
 
-    def __init__(self, executable: str, config: Path, listener: socket.socket) -> None:
+    def __init__(
+        self, executable: str, config: Path, listener: socket.socket, control: Control
+    ) -> None:
         self._haproxy = [executable, "-f", str(config)]
+        self._control = control
         # In the foreground, as our child; killed with its parent thread (our watcher,
         # which lives as long as the broker), so it never outlives us holding the port.
         self._command = ["setpriv", "--pdeathsig", "KILL", *self._haproxy, "-db"]
         self._fds = (listener.fileno(),)
         self._stopping = threading.Event()
-        self.draining = threading.Event()  # set once HAProxy was told to stop
+        self.draining = threading.Event()  # set once a stop began (and refuses new requests)
         self._changed = threading.Condition()
         self._process: subprocess.Popen[str] | None = None
         self._watcher: threading.Thread | None = None
@@ -112,20 +123,45 @@ class Terminator:
         return process.pid if process is not None and process.returncode is None else None
 
     def stop(self, drain: float) -> None:
-        """Soft stop (SIGUSR1): no new connections, requests in flight finish, up to ``drain``."""
+        """New requests refused, those in flight answered (up to ``drain`` s), then a soft stop
+        (SIGUSR1), which closes the idle connections."""
         self._stopping.set()
+        deadline = time.monotonic() + drain
         with self._changed:
             process = self._process
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGUSR1)
+            refusing = drain > 0 and self._refuse_new()
             self.draining.set()
-            log.info("tls.draining", pid=process.pid, drain=drain)
-            try:
-                process.wait(drain + 2.0)  # hard-stop-after ends it at ``drain``
+            log.info("tls.draining", pid=process.pid, drain=drain, refusing=refusing)
+            if refusing:
+                self._wait_in_flight(deadline)
+            process.send_signal(signal.SIGUSR1)
+            try:  # soft stop: anything still in flight has until the deadline and 2 s
+                process.wait(max(0.0, deadline - time.monotonic()) + 2.0)
             except subprocess.TimeoutExpired:
                 process.kill()
         if self._watcher is not None:
             self._watcher.join(drain + 5.0)
+
+    def _refuse_new(self) -> bool:
+        """Have HAProxy answer every new request with the refusal; False if it would not."""
+        try:
+            runtime.refuse_new(self._control)
+        except OSError as exc:  # the soft stop still lets calls finish; new ones then wait
+            log.warning("tls.runtime_failed", error=str(exc))
+            return False
+        return True
+
+    def _wait_in_flight(self, deadline: float) -> None:
+        """Until HAProxy has answered every request in flight, or ``deadline``."""
+        try:
+            while (left := runtime.in_flight(self._control)) and time.monotonic() < deadline:
+                time.sleep(IN_FLIGHT_POLL)
+        except (OSError, ValueError) as exc:  # no HAProxy to ask, or an answer not understood
+            log.warning("tls.runtime_failed", error=str(exc))
+            return
+        if left:
+            log.warning("tls.drain_ended", in_flight=left)
 
     def _spawn(self) -> subprocess.Popen[str]:
         process = subprocess.Popen(  # noqa: S603 - a fixed argv, haproxy found on PATH

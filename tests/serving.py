@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import json
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,13 @@ class ServeProcess:
 
     process: subprocess.Popen[str]
     ready: dict[str, Any]
+    started: list[str] = dataclasses.field(default_factory=list)  # its lines up to ready
+
+    @property
+    def haproxy(self) -> int:
+        """The process id of the HAProxy it started."""
+        [pid] = [json.loads(line)["pid"] for line in self.started if '"tls.started"' in line]
+        return int(pid)
 
     @property
     def url(self) -> str:
@@ -30,6 +40,15 @@ class ServeProcess:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+    def read_until(self, wanted: str) -> dict[str, Any]:
+        """Its next line containing ``wanted`` (lines before it are passed over), as JSON."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if wanted in line:
+                found: dict[str, Any] = json.loads(line)
+                return found
+        raise AssertionError(f"serve ended before {wanted!r}")
 
     def stop(self) -> str:
         """SIGTERM, then the rest of its output."""
@@ -58,19 +77,48 @@ def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[ServeProc
         env=env,
     )
     try:
-        yield ServeProcess(process, _ready_line(process))
+        yield ServeProcess(process, *_ready_line(process))
     finally:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
 
 
-def _ready_line(process: subprocess.Popen[str]) -> dict[str, Any]:
+def _ready_line(process: subprocess.Popen[str]) -> tuple[dict[str, Any], list[str]]:
     assert process.stdout is not None
     seen: list[str] = []
     for line in process.stdout:
         seen.append(line)
         if '"broker.ready"' in line:
             ready: dict[str, Any] = json.loads(line)
-            return ready
+            return ready, seen
     raise AssertionError("serve ended before it was ready:\n" + "".join(seen))
+
+
+def https(url: str) -> http.client.HTTPSConnection:
+    """A connection to ``url`` that takes whatever certificate it shows."""
+    parsed = urllib.parse.urlsplit(url)
+    context = ssl.create_default_context(cafile=None)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=context, timeout=60
+    )
+
+
+def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One request on a connection of its own: its HTTP status and body."""
+    connection = https(url)
+    try:
+        connection.request(method, path, body=json.dumps(body or {}).encode())
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def station_inbox(url: str) -> int:
+    """Messages waiting in the ``local`` station's inbox, from the metrics."""
+    _status, raw = call(url, "GET", "/metrics")
+    wanted = 'nhi_broker_actor_inbox_depth{actor="station:local"} '
+    [line] = [line for line in raw.decode().splitlines() if line.startswith(wanted)]
+    return int(float(line.split()[-1]))

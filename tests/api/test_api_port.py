@@ -80,6 +80,9 @@ class FakeStations:
     def restart(self, name: str) -> list[str]:
         raise KeyError(name)
 
+    def ping(self, timeout: float) -> None:
+        return
+
 
 @dataclass
 class FakeBroker:

@@ -27,7 +27,7 @@ from api.openapi import (
     build_document,
     collect_docs,
 )
-from api.resources import admin, events, settings
+from api.resources import admin, events, health, settings
 from api.routes import ROUTES
 from api.services import ApiServices
 from api.status_codes import route_codes
@@ -59,7 +59,7 @@ def document(client: falcon.testing.TestClient) -> dict[str, Any]:
 
 def module_docs() -> Iterator[PathDoc]:
     """``DOCS`` of every module the sim profile's app mounts, read directly."""
-    for module in (settings, admin, events, metrics, sim_api, openapi, console):
+    for module in (settings, admin, events, metrics, health, sim_api, openapi, console):
         yield from getattr(module, "DOCS", ())
 
 

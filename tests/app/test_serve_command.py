@@ -27,6 +27,7 @@ from cryptography import x509
 
 from broker import config
 from nhi_broker.serve import StartupRefusedError, check_exposure
+from tests.serving import call, station_inbox
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
 TOKEN_LINE = re.compile(r'^(admin_)?token_sha256 = "([0-9a-f]{64})"$')
@@ -138,33 +139,6 @@ def test_serve_announces_itself_answers_over_https_and_stops_on_sigterm(served: 
     remaining, _ = served.process.communicate(timeout=30)
     assert served.process.returncode == 0, remaining
     assert '"broker.stopped"' in remaining
-
-
-def https(url: str) -> http.client.HTTPSConnection:
-    parsed = urllib.parse.urlsplit(url)
-    context = ssl.create_default_context(cafile=None)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return http.client.HTTPSConnection(
-        parsed.hostname or "", parsed.port, context=context, timeout=60
-    )
-
-
-def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    connection = https(url)
-    try:
-        connection.request(method, path, body=json.dumps(body or {}).encode())
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def station_inbox(url: str) -> int:
-    """Messages waiting in the ``local`` station's inbox, from the metrics."""
-    _status, raw = call(url, "GET", "/metrics")
-    wanted = 'nhi_broker_actor_inbox_depth{actor="station:local"} '
-    [line] = [line for line in raw.decode().splitlines() if line.startswith(wanted)]
-    return int(float(line.split()[-1]))
 
 
 def test_sigterm_lets_the_calls_in_flight_finish_before_the_process_exits(served: Served) -> None:

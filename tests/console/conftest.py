@@ -66,7 +66,7 @@ class LiveServer:
         self._data_dir = services.broker.config.data_dir
         # Each server its own sockets: a test may run a second one beside the fixture's.
         self._run_dir = Path(tempfile.mkdtemp(dir=self._data_dir, prefix="serve-"))
-        self._pools = pools(drain_seconds(services))
+        self._pools = pools(drain_seconds(services.call_timeout))
         self.tls = unverified()
         self.port = 0
         self._https: HttpsServer | None = None

@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import falcon
 import pytest
 import structlog
 
+from nhi_https import runtime
 from nhi_https.certificates import ensure_certificate
-from nhi_https.haproxy import Limits
+from nhi_https.haproxy import Control, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
 
@@ -127,11 +129,13 @@ def test_the_app_sees_the_client_address_haproxy_saw_not_a_forged_one(
     assert (status, answer) == (200, {"client": "127.0.0.1", "scheme": "https"})
 
 
-def test_waitress_listens_only_on_private_unix_sockets(server: HttpsServer, tmp_path: Path) -> None:
+def test_waitress_and_haproxys_runtime_api_listen_only_on_private_unix_sockets(
+    server: HttpsServer, tmp_path: Path
+) -> None:
     run_dir = tmp_path / "serve"
     assert run_dir.stat().st_mode & 0o777 == 0o700
     sockets = sorted(p.name for p in run_dir.glob("*.sock"))
-    assert sockets == ["calls.sock", "quick.sock"]
+    assert sockets == ["calls.sock", "cli.sock", "quick.sock"]
     assert all((run_dir / s).stat().st_mode & 0o777 == 0o600 for s in sockets)
     assert (run_dir / "tls.pem").stat().st_mode & 0o777 == 0o600
 
@@ -224,7 +228,7 @@ def test_a_dead_haproxy_is_started_again_and_serves_on_the_same_port(
     assert [e["pid"] for e in logs if e["event"] == "tls.died"] == [first]
 
 
-def test_a_stop_lets_the_request_in_flight_finish(
+def test_a_stop_refuses_new_requests_at_once_and_lets_the_one_in_flight_finish(
     server: HttpsServer, cert: tuple[Path, Path], hold: Hold
 ) -> None:
     answers: list[tuple[int, dict[str, object]]] = []
@@ -234,13 +238,45 @@ def test_a_stop_lets_the_request_in_flight_finish(
     stopping = threading.Thread(target=server.stop, args=(WAIT,))
     stopping.start()
     assert server.terminator.draining.wait(WAIT)
-    assert stopping.is_alive()  # it waits for the request
+    connection = http.client.HTTPSConnection(
+        "localhost", server.address[1], context=client_context(cert), timeout=WAIT
+    )
+    try:
+        connection.request("GET", "/whoami")
+        refused = connection.getresponse()
+        body = json.loads(refused.read())
+    finally:
+        connection.close()
+    assert (refused.status, refused.getheader("Retry-After")) == (503, "2")
+    assert body["title"] == "the broker is stopping"
+    assert held.is_alive()  # refused while the request in flight still runs
+    assert stopping.is_alive()  # the stop waits for it
     hold.release.set()
     held.join(WAIT)
     stopping.join(WAIT)
     assert answers == [(200, {"held": True})]
     with pytest.raises(ConnectionRefusedError):
         get(server.address, cert, "/whoami")
+
+
+def test_haproxy_counts_the_requests_a_stop_waits_for_those_queued_too(
+    server: HttpsServer, cert: tuple[Path, Path], hold: Hold, tmp_path: Path
+) -> None:
+    serve_dir = tmp_path / "serve"
+    control = Control(serve_dir / "cli.sock", serve_dir / "refusals.acl")
+    assert runtime.in_flight(control) == 0
+    held = [threading.Thread(target=get, args=(server.address, cert, "/hold")) for _ in range(3)]
+    for thread in held:  # the calls pool has two threads: one waits in HAProxy's queue
+        thread.start()
+    assert hold.entered.wait(WAIT)
+    assert get(server.address, cert, "/whoami")[0] == 200  # answered: not in flight after
+    deadline = time.monotonic() + WAIT
+    while runtime.in_flight(control) != len(held):  # two in the pool, the third queued
+        assert time.monotonic() < deadline
+    hold.release.set()
+    for thread in held:
+        thread.join(WAIT)
+    assert runtime.in_flight(control) == 0
 
 
 def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
