@@ -16,6 +16,7 @@ the service's first start, when systemd hands its ``StateDirectory=`` to the use
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import shlex
@@ -86,7 +87,8 @@ def install(layout: HostLayout, program: Path) -> int:
     """Set the service up under ``layout.root``; ``program`` is this ``nhi-broker``."""
     _require_root(layout, "install")
     if layout.is_live:
-        # the venv's python links to the interpreter it was made from: both must be reachable
+        # the venv's python links to the interpreter it was made from: the service must
+        # see and reach both
         for path in (program, Path(sys.executable).resolve()):
             require_visible(path)
             require_reachable(path)
@@ -146,6 +148,8 @@ def uninstall(layout: HostLayout) -> int:
         if path.exists() or path.is_symlink():
             path.unlink()
             print(f"removed {path}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # the guide's own directory, unless something else is there
+        layout.operations_doc.parent.rmdir()
     _update_desktop_database(layout)
     if layout.is_live and systemd_running():
         _run("systemctl", "daemon-reload")

@@ -236,6 +236,7 @@ def test_uninstall_removes_the_service_and_says_what_data_it_leaves(tmp_path: Pa
         "var/lib/nhi-broker/tls/server.crt",
         "var/lib/nhi-broker/tls/server.key",
     }
+    assert not (root / "usr/local/share/doc/nhi-broker").exists()
     cache = (root / "usr/local/share/applications/mimeinfo.cache").read_text()
     assert "cshis6" not in cache  # no handler for cshis6: any more
     for where in (root / "var/lib/nhi-broker", root / "etc/nhi-broker"):
