@@ -5,7 +5,13 @@ with 421 before anything runs: a page on another site that rebinds its DNS
 name to this machine still names its own host (DNS rebinding). A request
 from an origin outside the CORS list is refused with 403 before anything
 runs (falcon's CORS support only adds headers: a refused origin's request would
-still run).
+still run). A browser names no ``Origin`` on a GET that an ``<img>``, a script
+or a link on another site makes, but it says where the request came from in
+``Sec-Fetch-Site`` (Fetch Metadata): a request from another site (``cross-site``,
+``same-site``) runs only with an ``Origin`` in the list, so such a page cannot
+make the broker verify a SAM or read a card; the one exception is a link that
+opens a page (the console, Swagger UI: files that change nothing).
+Programs (HIS clients) send no fetch metadata and are checked as before.
 Loopback callers without a token are the station ``local``; anyone else
 needs a station token (but for the health check); admin paths need the admin token,
 also on loopback.
@@ -28,6 +34,10 @@ from broker.config import LOCAL, BrokerConfig
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104  # a wildcard bind names no host
 ADMIN_PREFIX = "/api/admin/"
+# Sec-Fetch-Site of a request that a page of another site made (same-site: another
+# port or subdomain of the same site, which is not this origin either)
+OTHER_SITES = frozenset({"cross-site", "same-site"})
+PAGES = ("/console", "/api/swagger")  # what a link on another site may open
 PREFLIGHT_MAX_AGE = "600"
 
 
@@ -87,6 +97,18 @@ class HostMiddleware:
             )
 
 
+def opens_a_page(req: falcon.Request) -> bool:
+    """A top-level navigation (a link followed, not a frame or an image) to ``/``, the
+    console or Swagger UI, which serve files and change nothing."""
+    path = req.path
+    return (
+        req.method in ("GET", "HEAD")
+        and req.get_header("Sec-Fetch-Mode") == "navigate"
+        and req.get_header("Sec-Fetch-Dest") == "document"
+        and (path == "/" or any(path == page or path.startswith(f"{page}/") for page in PAGES))
+    )
+
+
 def bearer(req: falcon.Request) -> str | None:
     """The token of ``Authorization: Bearer <token>``, if any."""
     header = req.get_header("Authorization") or ""
@@ -101,9 +123,18 @@ class OriginMiddleware:
         self._services = services
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """403 for a foreign origin; a complete answer for an allowed preflight."""
+        """403 for a foreign origin or another site's request without one; a complete
+        answer for an allowed preflight."""
         origin = req.get_header("Origin")
         if origin is None:
+            site = req.get_header("Sec-Fetch-Site")
+            if site in OTHER_SITES and not opens_a_page(req):
+                raise falcon.HTTPForbidden(
+                    title="origin not allowed",
+                    description=f"a page of another site (Sec-Fetch-Site: {site}) made this "
+                    "request without naming its Origin; only origins in the CORS list "
+                    "(設定 → CORS) may call",
+                )
             return
         if not origin_allowed(origin, self._services.broker.settings.cors_hosts):
             raise falcon.HTTPForbidden(

@@ -11,6 +11,10 @@ CONFIG_DIR = Path("/etc/nhi-broker")
 DATA_DIR = Path("/var/lib/nhi-broker")  # the unit's StateDirectory=
 PROGRAM = Path("/usr/local/bin/nhi-broker")  # the unit's and the desktop entry's command
 DESKTOP_ID = "nhi-broker-console.desktop"
+DOCS = Path("/usr/local/share/doc/nhi-broker")  # the unit's Documentation=file:…
+# What the unit hides from the service (PrivateTmp=yes, ProtectHome=yes): it cannot run a
+# program kept there. Names only, never written to.
+HIDDEN = tuple(map(Path, ("/tmp", "/var/tmp", "/home", "/root", "/run/user")))  # noqa: S108
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class HostLayout:
     @property
     def desktop_entry(self) -> Path:
         return self.applications / DESKTOP_ID
+
+    @property
+    def operations_doc(self) -> Path:
+        return self.under(DOCS / "operations.md")
 
     @property
     def local_ca_dir(self) -> Path:

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,13 @@ def sim_config_with_names(path: Path, names: list[str]) -> Path:
 
 
 @contextlib.contextmanager
-def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
-    """``nhi-broker serve --port 0 ARGS`` until its ready line; killed if still running after."""
+def serving(
+    *args: str, env: dict[str, str] | None = None, under: Sequence[str] = ()
+) -> Iterator[ServeProcess]:
+    """``nhi-broker serve --port 0 ARGS`` (run by the command ``under``, if any) until its
+    ready line; killed if still running after."""
     process = subprocess.Popen(
-        [NHI_BROKER, "serve", "--port", "0", *args],
+        [*under, NHI_BROKER, "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

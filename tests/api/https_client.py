@@ -9,6 +9,7 @@ import http.client
 import json
 import ssl
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from nhi_broker.serve import RunningServer
@@ -27,10 +28,12 @@ class HisClient:
             parsed.hostname, parsed.port, context=context, timeout=30
         )
 
-    def send(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """One request with a raw body; the HTTP status and the raw answer."""
-        headers = {"Content-Type": "application/json"}
-        self._connection.request(method, path, body=body, headers=headers)
+    def send(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """One request with a raw body (and more headers); the HTTP status and the raw answer."""
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        self._connection.request(method, path, body=body, headers=sent)
         response = self._connection.getresponse()
         return response.status, response.read()
 

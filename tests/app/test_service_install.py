@@ -1,5 +1,6 @@
 """``nhi-broker install`` / ``uninstall`` into a temporary root, and the unit they install
-checked by systemd's own ``systemd-analyze verify``."""
+checked by systemd's own ``systemd-analyze verify``. Nothing here depends on this host's
+users: a staged root's user database is Debian's own (base-passwd's master files)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from nhi_broker.service import ServiceError, packaged, require_reachable
+from nhi_broker.service import ServiceError, packaged, require_reachable, require_visible
 from nhi_https.certificates import make_self_signed
 from tests.serving import NHI_BROKER
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "hardware.example.toml"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config" / "hardware.example.toml"
+DEBIAN_USERS = Path("/usr/share/base-passwd")  # base-passwd: every Debian's first passwd, group
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 SYSTEMCTL = Path("/usr/bin/systemctl")
 USER = "nhi-broker"
@@ -34,13 +37,17 @@ def installed(root: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def user_ids(root: Path) -> tuple[int, int]:
-    for line in (root / "etc" / "passwd").read_text().splitlines():
-        name, _, uid, gid, _gecos, home, shell = line.split(":")
-        if name == USER:
-            assert (home, shell) == ("/var/lib/nhi-broker", "/usr/sbin/nologin")
-            return int(uid), int(gid)
-    raise AssertionError(f"no {USER} in {root}/etc/passwd")
+def debian_root(root: Path) -> Path:
+    """A root holding Debian's own user database, as a freshly made system has it."""
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group"):
+        shutil.copy(DEBIAN_USERS / f"{name}.master", root / "etc" / name)
+    return root
+
+
+def entries(path: Path) -> dict[str, list[str]]:
+    """A passwd or group file by name."""
+    return {line.split(":")[0]: line.split(":") for line in path.read_text().splitlines()}
 
 
 def files_and_modes(root: Path) -> dict[str, int]:
@@ -60,6 +67,7 @@ EXPECTED = {
     "usr/local/bin/nhi-broker": 0o755,
     "usr/local/share/applications/nhi-broker-console.desktop": 0o644,
     "usr/local/share/applications/mimeinfo.cache": 0o644,
+    "usr/local/share/doc/nhi-broker/operations.md": 0o644,
     "var/lib/nhi-broker/tls/ca.crt": 0o644,
     "var/lib/nhi-broker/tls/ca.key": 0o600,
     "var/lib/nhi-broker/tls/server.crt": 0o644,
@@ -70,37 +78,80 @@ USER_DATABASE = {"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/.p
 
 def test_install_lays_out_every_file_with_its_mode(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    done = installed(root)
+    installed(root)
     found = files_and_modes(root)
     assert set(found) - USER_DATABASE == set(EXPECTED)
     assert {p: found[p] for p in EXPECTED} == EXPECTED
-    assert "systemctl was not run" in done.stderr  # not the live root
 
 
-def test_install_makes_a_system_user_in_dialout_owning_the_data(tmp_path: Path) -> None:
-    root = tmp_path / "root"
+def test_install_ends_with_the_next_steps(tmp_path: Path) -> None:
+    done = installed(debian_root(tmp_path / "root"))
+    steps = done.stdout
+    assert steps.startswith(f"Laid out under {tmp_path / 'root'}.")
+    for step in (
+        "1. Edit /etc/nhi-broker/config.toml",
+        "2. Start it now and at every boot: systemctl enable --now nhi-broker "
+        "nhi-broker-renew.timer",
+        "3. Trust its CA: sudo nhi-broker cert install",
+        "as each desktop user, nhi-broker cert install",
+        "4. Its log: journalctl -u nhi-broker -o cat",
+        "/usr/local/share/doc/nhi-broker/operations.md",
+    ):
+        assert step in steps
+    assert "systemd-sysusers" not in steps  # the staged root's database has the user
+    assert "systemctl" not in done.stderr  # only wrote lines: it starts nothing
+
+
+def test_install_under_a_root_adds_the_user_to_its_own_dialout_and_owns_nothing_by_it(
+    tmp_path: Path,
+) -> None:
+    root = debian_root(tmp_path / "root")
     installed(root)
-    uid, gid = user_ids(root)
-    groups = {line.split(":")[0]: line.split(":")[3] for line in (root / "etc/group").open()}
-    assert USER in groups["dialout"].strip().split(",")
-    data = root / "var" / "lib" / "nhi-broker"
-    assert stat.S_IMODE(data.stat().st_mode) == 0o755
-    for path in [data, data / "tls", *(data / "tls").iterdir()]:
-        assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid), path
-    for setup in ("etc/nhi-broker/config.toml", "etc/systemd/system/nhi-broker.service"):
-        assert (root / setup).stat().st_uid == 0  # the service cannot rewrite its own setup
+    users, groups = entries(root / "etc/passwd"), entries(root / "etc/group")
+    _, _, _, gid, _gecos, home, shell = users[USER]
+    assert (home, shell) == ("/var/lib/nhi-broker", "/usr/sbin/nologin")
+    assert groups[USER][2] == gid
+    debian = entries(DEBIAN_USERS / "group.master")
+    assert groups["dialout"][2] == debian["dialout"][2] == "20"  # Debian's, not a new one
+    assert USER in groups["dialout"][3].split(",")
+    assert set(debian) <= set(groups)
+    # that uid is the staged tree's: on this host it may be anyone, so nothing is its
+    owners = {(path.lstat().st_uid, path.lstat().st_gid) for path in root.rglob("*")}
+    assert owners == {(0, 0)}
+
+
+def test_install_under_an_empty_root_makes_no_user_database(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    done = installed(root)
+    assert not (root / "etc/passwd").exists()
+    assert not (root / "etc/group").exists()  # no dialout of its own making
+    assert {path.lstat().st_uid for path in root.rglob("*")} == {0}
+    assert "2. Make its user: systemd-sysusers" in done.stdout
+    assert "3. Start it now" in done.stdout
 
 
 def test_install_ships_the_unit_the_example_config_and_a_working_program(tmp_path: Path) -> None:
     root = tmp_path / "root"
     installed(root)
-    assert (root / "etc/systemd/system/nhi-broker.service").read_bytes() == packaged(
-        "nhi-broker.service"
-    )
+    unit = root / "etc/systemd/system/nhi-broker.service"
+    assert unit.read_bytes() == packaged("nhi-broker.service")
     assert (root / "etc/nhi-broker/config.toml").read_bytes() == EXAMPLE.read_bytes()
     program = root / "usr/local/bin/nhi-broker"
     shown = subprocess.run([program, "--version"], capture_output=True, text=True, check=True)
     assert shown.stdout.startswith("nhi-broker ")
+    for setup in ("etc/nhi-broker/config.toml", "etc/systemd/system/nhi-broker.service"):
+        assert (root / setup).stat().st_uid == 0  # the service cannot rewrite its own setup
+
+
+def test_the_units_documentation_is_the_installed_operations_guide(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    installed(root)
+    unit = (root / "etc/systemd/system/nhi-broker.service").read_text()
+    documents = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("Doc")]
+    assert documents[1:] == ["https://localhost:5066/api/swagger/index.html"]
+    assert documents[0].startswith("file:/")
+    guide = root / documents[0].removeprefix("file:/")
+    assert guide.read_bytes() == (REPO / "docs/operations.md").read_bytes()
 
 
 def test_install_again_keeps_the_configuration_and_the_ca(tmp_path: Path) -> None:
@@ -185,6 +236,7 @@ def test_uninstall_removes_the_service_and_says_what_data_it_leaves(tmp_path: Pa
         "var/lib/nhi-broker/tls/server.crt",
         "var/lib/nhi-broker/tls/server.key",
     }
+    assert not (root / "usr/local/share/doc/nhi-broker").exists()
     cache = (root / "usr/local/share/applications/mimeinfo.cache").read_text()
     assert "cshis6" not in cache  # no handler for cshis6: any more
     for where in (root / "var/lib/nhi-broker", root / "etc/nhi-broker"):
@@ -226,6 +278,13 @@ def test_install_and_uninstall_have_help(command: str) -> None:
     assert "--root" in shown.stdout
 
 
+def test_uninstalls_help_says_what_it_keeps() -> None:
+    shown = " ".join(nhi_broker("uninstall", "--help").stdout.split())
+    assert "It keeps the user nhi-broker, /etc/nhi-broker and /var/lib/nhi-broker" in shown
+    summary = " ".join(nhi_broker("--help").stdout.split())
+    assert "remove the systemd service, the desktop entry and cshis6: handler; keep the" in summary
+
+
 def test_install_refuses_a_program_the_service_user_could_not_reach(tmp_path: Path) -> None:
     closed = tmp_path / "home" / "someone"  # e.g. a checkout under /root or a 0700 home
     program = closed / "nhi-broker" / ".venv" / "bin" / "nhi-broker"
@@ -235,3 +294,25 @@ def test_install_refuses_a_program_the_service_user_could_not_reach(tmp_path: Pa
     with pytest.raises(ServiceError, match=f"{closed} is closed to other users"):
         require_reachable(program)
     require_reachable(Path("/usr/bin/env"))  # /, /usr and /usr/bin are open to everyone
+
+
+@pytest.mark.parametrize(
+    ("place", "hidden"),
+    [
+        ("/tmp/nhi-broker", "/tmp"),  # PrivateTmp=yes
+        ("/var/tmp/x", "/var/tmp"),
+        ("/home/clinic/nhi-broker", "/home"),  # ProtectHome=yes
+        ("/root/nhi-broker", "/root"),
+        ("/run/user/0/x", "/run/user"),
+    ],
+)
+def test_install_refuses_a_program_the_unit_hides_from_the_service(place: str, hidden: str) -> None:
+    program = Path(place) / ".venv" / "bin" / "nhi-broker"
+    with pytest.raises(ServiceError, match=f"is under {hidden}, which the service cannot see"):
+        require_visible(program)
+
+
+def test_a_program_under_opt_or_usr_is_visible_to_the_service() -> None:
+    require_visible(Path("/opt/nhi-broker/.venv/bin/nhi-broker"))
+    require_visible(Path("/usr/bin/python3"))
+    require_visible(Path("/tmpfiles/nhi-broker"))  # a name that only begins like /tmp
