@@ -10,7 +10,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -80,21 +79,6 @@ def write_ca(tls: Path, common_name: str) -> Path:
     (tls / "ca.key").chmod(0o600)
     (tls / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return tls / "ca.crt"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    """A data directory whose CA ``serve`` made."""
-    data = tmp_path / "data"
-    certificate_paths(data)
-    return data
 
 
 def test_cert_install_trusts_the_ca_in_every_profile_each_profiles_ini_lists(

@@ -40,21 +40,6 @@ def nhi_broker(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    """A data directory whose CA ``serve`` made."""
-    data = tmp_path / "data"
-    certificate_paths(data)
-    return data
-
-
 def test_cert_install_adds_the_ca_to_the_system_store_of_the_root(
     tmp_path: Path, home: Path, data: Path
 ) -> None:
