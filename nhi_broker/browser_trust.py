@@ -114,8 +114,8 @@ def nss_databases(
 def trust_in_nss(ca: Path, nickname: str, database: NssDatabase) -> None:
     """Trust ``ca`` to issue TLS server certificates in ``database``, as ``nickname``.
 
-    An earlier CA of the same reader host (a data directory made again, or a CA
-    named as before 2026-12) is replaced, so that one CA per host is trusted.
+    An earlier CA of the same reader host (a data directory made again, or one
+    named as earlier releases named it) is replaced: one CA per host is trusted.
     """
     certutil = _certutil()
     where = f"sql:{database.path}"
