@@ -11,13 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from broker import config
 from broker.atomic import write_atomic
+from nhi_broker.browser_trust import NssDatabase, TrustError, nss_databases, trust_in_nss
 from nhi_broker.layout import HostLayout
-from nhi_https.certificates import CA_FILE, ca_common_name, ca_der, ensure_ca, renewal_due
+from nhi_https.certificates import CA_FILE, ca_common_name, ca_der, load_ca, renewal_due
 
 EXIT_DUE, EXIT_NOT_DUE = 0, 1  # as systemd's ExecCondition= reads them: 1 skips quietly
 
@@ -30,15 +30,17 @@ class CertError(Exception):
 COMMANDS = {
     "export": (
         "write the broker's CA certificate for stations (Windows, macOS, Linux)",
-        "Write the CA certificate that signs the broker's server certificate "
-        "(made now if missing). Stations import it once. With --nss, also trust it in "
-        "~/.pki/nssdb (Chromium on Linux).",
+        "Write the CA certificate that signs the broker's server certificate. "
+        "Stations import it once. With --nss, also trust it in ~/.pki/nssdb (Chromium on "
+        "Linux). The broker makes its CA when it first starts; this never makes one.",
     ),
     "install": (
         "trust the broker's CA on this machine: system store and your browsers",
         "Add the CA to the system store (as root: /usr/local/share/"
         "ca-certificates and update-ca-certificates) and to every NSS database of the "
-        "user running it (~/.pki/nssdb for Chromium, each Firefox profile).",
+        "user running it (~/.pki/nssdb for Chromium, each Firefox profile that a "
+        "profiles.ini lists). It trusts the CA of the data directory the broker uses "
+        "(--data-dir, --config, the installed service's, else yours) and never makes one.",
     ),
     "renewal-due": (
         "exit 0 if the server certificate must be made again (the daily timer asks)",
@@ -89,14 +91,15 @@ def data_dir_of(args: argparse.Namespace, layout: HostLayout) -> Path:
 
 
 def run_cert(args: argparse.Namespace) -> int:
-    """Run ``cert export`` or ``cert install``."""
-    tls = data_dir_of(args, HostLayout(Path("/"))) / "tls"
+    """Run ``cert export``, ``cert install`` or ``cert renewal-due``."""
+    live = HostLayout(Path("/"))
+    tls = data_dir_of(args, live) / "tls"
     if args.cert_command == "renewal-due":
         names = config.load(Path(args.config)).names if args.config else ()
         due = renewal_due(tls, names)
         print("due" if due else "not due")
         return EXIT_DUE if due else EXIT_NOT_DUE
-    ca = _ca(tls)
+    ca = existing_ca(tls, None if args.data_dir or args.config else live.data_dir / "tls")
     if args.cert_command == "install":
         install_ca(ca, HostLayout(Path(args.root).absolute()), Path.home())
         return 0
@@ -109,18 +112,30 @@ def run_cert(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     if args.nss:
-        trust_in_nss(ca, Path.home() / ".pki" / "nssdb", create=True)
+        chromium = NssDatabase(Path.home() / ".pki" / "nssdb", "Chromium", create=True)
+        try:
+            trust_in_nss(ca, ca_common_name(tls), chromium)
+        except TrustError as exc:
+            raise CertError(f"{chromium.path}: {exc}") from exc
     return 0
 
 
-def _ca(tls: Path) -> Path:
-    """The CA certificate; made if missing (where this user may write)."""
-    if (tls / CA_FILE).exists():
-        return tls / CA_FILE
-    try:
-        return ensure_ca(tls)[0]
-    except PermissionError as exc:
-        raise CertError(f"no CA in {tls}, and it cannot be made here ({exc})") from exc
+def existing_ca(tls: Path, service_tls: Path | None) -> Path:
+    """The CA certificate in ``tls``, which must load; never made here (``serve`` makes it).
+
+    ``service_tls``: the installed service's, also looked in when no data directory
+    was named; named in the refusal so that the user sees where the CA was looked for.
+    """
+    ca = tls / CA_FILE
+    if not ca.exists():
+        also = f", nor in {service_tls} (the installed service's)" if service_tls else ""
+        raise CertError(
+            f"no CA in {tls}{also}: the broker makes its CA when it first starts "
+            "('nhi-broker serve', or the installed service); start it once, or name the "
+            "data directory it uses with --data-dir DIR or --config FILE"
+        )
+    load_ca(tls)  # a clear error for an unreadable or damaged file
+    return ca
 
 
 def install_ca(ca: Path, layout: HostLayout, home: Path) -> None:
@@ -133,8 +148,19 @@ def install_ca(ca: Path, layout: HostLayout, home: Path) -> None:
         )
     else:
         add_to_system_store(ca, layout)
-    for database, create in nss_databases(home):
-        trust_in_nss(ca, database, create=create)
+    databases, notes = nss_databases(home)
+    for note in notes:
+        print(note, file=sys.stderr)
+    nickname = ca_common_name(ca.parent)
+    failed = []
+    for database in databases:
+        try:
+            trust_in_nss(ca, nickname, database)
+        except TrustError as exc:
+            print(f"not trusted in {database.path} ({database.browser}): {exc}", file=sys.stderr)
+            failed.append(str(database.path))
+    if failed:
+        raise CertError(f"the CA is not trusted in {', '.join(failed)} (see above)")
 
 
 def add_to_system_store(ca: Path, layout: HostLayout) -> None:
@@ -173,51 +199,3 @@ def _store_in_root(layout: HostLayout) -> list[str]:
         "--etccertsdir", str(root / "etc" / "ssl" / "certs"),
         "--hooksdir", str(root / "etc" / "ca-certificates" / "update.d"),
     ]  # fmt: skip
-
-
-def nss_databases(home: Path) -> Iterator[tuple[Path, bool]]:
-    """Each NSS database of the user, and whether to create it when missing.
-
-    Chromium's (``~/.pki/nssdb``) is made if absent (Chromium makes it the same
-    way); Firefox profiles, also the snap's, only where one exists.
-    """
-    yield home / ".pki" / "nssdb", True
-    for firefox in (home / ".mozilla" / "firefox", home / "snap/firefox/common/.mozilla/firefox"):
-        for db in sorted(firefox.glob("*/cert9.db")):
-            yield db.parent, False
-
-
-def _certutil() -> str:
-    found = shutil.which("certutil")
-    if found is None:
-        raise CertError(
-            "certutil is missing: install it with 'apt-get install libnss3-tools', "
-            "then run this again"
-        )
-    return found
-
-
-def trust_in_nss(ca: Path, database: Path, *, create: bool) -> None:
-    """Trust ``ca`` to issue TLS server certificates in the NSS ``database``."""
-    certutil = _certutil()
-    where = f"sql:{database}"
-    if not (database / "cert9.db").exists():
-        if not create:
-            return
-        database.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _run_certutil(certutil, "-N", "-d", where, "--empty-password")
-    nickname = ca_common_name(ca.parent)
-    # A CA made again (a new data dir) replaces the old one under the same name.
-    subprocess.run(  # noqa: S603 - certutil found on PATH, fixed arguments
-        [certutil, "-D", "-d", where, "-n", nickname], capture_output=True, check=False
-    )
-    _run_certutil(certutil, "-A", "-d", where, "-t", "C,,", "-n", nickname, "-i", str(ca))
-    print(f"trusted {ca} in {database} as {nickname!r}", file=sys.stderr)
-
-
-def _run_certutil(certutil: str, *arguments: str) -> None:
-    done = subprocess.run(  # noqa: S603 - certutil found on PATH, fixed arguments
-        [certutil, *arguments], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise CertError(f"certutil {arguments[0]} failed: {(done.stderr or done.stdout).strip()}")

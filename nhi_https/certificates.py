@@ -13,6 +13,7 @@ trust the CA once; server certificates come and go beneath it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import socket
@@ -36,6 +37,8 @@ RENEW_BEFORE = dt.timedelta(days=30)
 BACKDATE = dt.timedelta(minutes=5)  # a station whose clock is a little behind still accepts it
 CA_FILE, CA_KEY_FILE = "ca.crt", "ca.key"
 SERVER_FILE, SERVER_KEY_FILE = "server.crt", "server.key"
+CA_NAME = "nhi-broker local CA"  # every CA's common name starts so; then its host in brackets
+MAX_COMMON_NAME = 64  # RFC 5280's ub-common-name
 
 KEY_USAGES = (  # x509.KeyUsage's arguments, in RFC 5280's order
     "digital_signature",
@@ -117,11 +120,25 @@ def key_usage(*granted: str) -> x509.KeyUsage:
     return x509.KeyUsage(**{usage: usage in granted for usage in KEY_USAGES})
 
 
+def ca_common_name_for(host: str, made: dt.datetime, key: ec.EllipticCurvePublicKey) -> str:
+    """``nhi-broker local CA (HOST, YYYY-MM-DD, KEY)``, at most 64 characters (RFC 5280).
+
+    Browsers list a CA by this name (NSS: its nickname). The host tells one
+    reader host's CA from another's; the date and the start of the key's
+    SHA-256 tell apart two CAs of one host (two data directories, a CA made again).
+    """
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    tail = f", {made:%Y-%m-%d}, {hashlib.sha256(spki).hexdigest()[:8]})"
+    room = MAX_COMMON_NAME - len(CA_NAME) - len(" (") - len(tail)
+    return f"{CA_NAME} ({host[:room] or '?'}{tail}"
+
+
 def make_ca(now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A new CA that may sign server certificates only (path length 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    # The host's name tells one reader host's CA from another's in a station's trust store.
-    subject = _name(f"nhi-broker local CA ({socket.gethostname()})")
+    subject = _name(ca_common_name_for(socket.gethostname(), now, key.public_key()))
     certificate = (
         _builder(subject, subject, key, now, now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -248,16 +265,26 @@ def ensure_server_certificate(
     return cert_path, key_path
 
 
+def load_ca(directory: Path) -> x509.Certificate:
+    """The CA certificate (``ca.crt``) alone, as any user may read it."""
+    path = directory / CA_FILE
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except OSError as exc:
+        raise CertificateError(f"the CA {path} cannot be read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CertificateError(f"the CA {path} is damaged: restore it from a backup") from exc
+
+
 def ca_der(directory: Path) -> bytes:
     """The CA certificate in DER, as Windows' certificate import and macOS take it too."""
-    pem = (directory / CA_FILE).read_bytes()
-    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return load_ca(directory).public_bytes(serialization.Encoding.DER)
 
 
 def ca_common_name(directory: Path) -> str:
     """The CA's common name: its nickname in NSS databases."""
-    ca = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
-    return str(ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+    names = load_ca(directory).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else CA_NAME
 
 
 def make_self_signed(common_name: str, names: tuple[str, ...] = LOCAL_NAMES) -> tuple[bytes, bytes]:

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools swig socat
           python3 python3-venv python3-dev gcc chromium fonts-noto-cjk
           libnss3-tools ca-certificates systemd xdg-utils desktop-file-utils
-          libglib2.0-bin haproxy libseccomp2
+          libglib2.0-bin haproxy libseccomp2 firefox-esr
           )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,10 +1,11 @@
 """``nhi-broker cert install`` and ``cert export``: the CA into the system store (a temporary
-root), every NSS database of the user, and files for Windows and macOS stations."""
+root), every NSS database of the user, and files for Windows and macOS stations. Both read
+the CA that ``serve`` made and never make one."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import json
 import pwd
 import shutil
 import ssl
@@ -17,8 +18,15 @@ import pytest
 from cryptography import x509
 
 from nhi_broker.serve import certificate_paths
-from nhi_https.certificates import RENEW_BEFORE, SERVER_VALIDITY, ensure_server_certificate
-from tests.serving import NHI_BROKER, sim_config_with_names
+from nhi_https.certificates import (
+    RENEW_BEFORE,
+    SERVER_VALIDITY,
+    ca_common_name,
+    ensure_server_certificate,
+)
+from tests.nss import nss_trust, user_env
+from tests.program_copy import copy_program
+from tests.serving import DEFAULT_TOML, NHI_BROKER, sim_config_with_names
 
 
 def nhi_broker(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -28,40 +36,14 @@ def nhi_broker(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "HOME": str(home)},
+        env=user_env(home),
     )
-
-
-def nss_trust(database: Path) -> dict[str, str]:
-    """Nickname → trust flags of every certificate in an NSS database."""
-    listed = subprocess.run(
-        ["certutil", "-L", "-d", f"sql:{database}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [line.rsplit(None, 1) for line in listed.stdout.splitlines()[4:] if line.strip()]
-    return {name.strip(): flags for name, flags in rows}
-
-
-def make_firefox_profile(home: Path, name: str) -> Path:
-    profile = home / ".mozilla" / "firefox" / name
-    profile.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "-d", f"sql:{profile}", "--empty-password"], check=True)
-    return profile
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
 
 
 def test_cert_install_adds_the_ca_to_the_system_store_of_the_root(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, data: Path
 ) -> None:
-    root, data = tmp_path / "root", tmp_path / "data"
+    root = tmp_path / "root"
     done = nhi_broker("cert", "install", "--root", str(root), "--data-dir", str(data), home=home)
     assert done.returncode == 0, done.stderr
     ca = (data / "tls" / "ca.crt").read_bytes()
@@ -75,41 +57,60 @@ def test_cert_install_adds_the_ca_to_the_system_store_of_the_root(
     assert (root / "etc" / "ssl" / "certs" / "nhi-broker-ca.pem").resolve() == local
 
 
-def test_cert_install_trusts_the_ca_in_chromiums_and_every_firefox_profiles_database(
-    tmp_path: Path, home: Path
+def test_cert_install_trusts_the_ca_in_chromiums_database(
+    tmp_path: Path, home: Path, data: Path
 ) -> None:
-    profiles = [make_firefox_profile(home, n) for n in ("a1b2.default-release", "c3d4.work")]
-    data = tmp_path / "data"
-    for _ in range(2):  # a second run replaces the entries, never adds more
+    for _ in range(2):  # a second run replaces the entry, never adds another
         done = nhi_broker(
             "cert", "install", "--root", str(tmp_path / "root"), "--data-dir", str(data), home=home
         )
         assert done.returncode == 0, done.stderr
-    for database in [home / ".pki" / "nssdb", *profiles]:
-        trusted = nss_trust(database)
-        assert len(trusted) == 1, trusted
-        [(nickname, flags)] = trusted.items()
-        assert nickname.startswith("nhi-broker local CA")
-        assert flags == "C,,"
+    [(nickname, flags)] = nss_trust(home / ".pki" / "nssdb").items()
+    assert nickname == ca_common_name(data / "tls")
+    assert flags == "C,,"
 
 
-def test_cert_install_leaves_firefox_alone_when_it_has_no_profile(
-    tmp_path: Path, home: Path
+@pytest.mark.parametrize(
+    "command", [["install", "--root"], ["export", "--out"], ["export", "--nss"]]
+)
+def test_cert_commands_refuse_a_data_dir_without_a_ca_and_make_none(
+    tmp_path: Path, home: Path, command: list[str]
 ) -> None:
-    done = nhi_broker(
-        "cert", "install", "--root", str(tmp_path / "r"), "--data-dir", str(tmp_path / "d"),
-        home=home,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert not (home / ".mozilla").exists()
-    assert (home / ".pki" / "nssdb" / "cert9.db").exists()
+    empty = tmp_path / "not-the-services"
+    where = [str(tmp_path / "root")] if command[1] != "--nss" else []  # --root DIR, --out FILE
+    done = nhi_broker("cert", *command, *where, "--data-dir", str(empty), home=home)
+    assert done.returncode == 2
+    assert f"no CA in {empty / 'tls'}" in done.stderr
+    assert "--data-dir" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not empty.exists()
+    assert not (home / ".pki").exists()
+    assert not (tmp_path / "root").exists()
+
+
+def test_cert_commands_read_the_data_dir_of_the_config_and_name_it_when_it_has_no_ca(
+    tmp_path: Path, home: Path, data: Path
+) -> None:
+    toml = tmp_path / "broker.toml"
+    toml.write_text(
+        DEFAULT_TOML.read_text().replace(
+            "[server]\n", f"[server]\ndata_dir = {json.dumps(str(data))}\n", 1
+        )
+    )
+    shown = nhi_broker("cert", "export", "--config", str(toml), home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == (data / "tls" / "ca.crt").read_text()
+    shutil.rmtree(data / "tls")
+    refused = nhi_broker("cert", "export", "--config", str(toml), home=home)
+    assert refused.returncode == 2
+    assert f"no CA in {data / 'tls'}" in refused.stderr
 
 
 @pytest.mark.parametrize("fmt", ["pem", "der"])
 def test_cert_export_writes_the_ca_for_windows_and_macos_stations(
-    tmp_path: Path, home: Path, fmt: str
+    tmp_path: Path, home: Path, data: Path, fmt: str
 ) -> None:
-    data, out = tmp_path / "data", tmp_path / f"nhi-broker-ca.{fmt}"
+    out = tmp_path / f"nhi-broker-ca.{fmt}"
     done = nhi_broker(
         "cert", "export", "--data-dir", str(data), "--out", str(out), "--format", fmt, home=home
     )
@@ -120,8 +121,8 @@ def test_cert_export_writes_the_ca_for_windows_and_macos_stations(
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
 
 
-def test_cert_export_never_writes_a_key(tmp_path: Path, home: Path) -> None:
-    shown = nhi_broker("cert", "export", "--data-dir", str(tmp_path), home=home)
+def test_cert_export_never_writes_a_key(home: Path, data: Path) -> None:
+    shown = nhi_broker("cert", "export", "--data-dir", str(data), home=home)
     assert shown.returncode == 0, shown.stderr
     assert "PRIVATE KEY" not in shown.stdout
     assert shown.stdout.count("BEGIN CERTIFICATE") == 1
@@ -152,7 +153,7 @@ def test_cert_renewal_due_when_the_configured_names_changed(tmp_path: Path, home
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory other users can reach (pytest's own are root's alone)."""
+    """A directory other users can reach (pytest's own may be private to root)."""
     directory = Path(tempfile.mkdtemp(prefix="nhi-broker-shared-"))
     directory.chmod(0o755)
     yield directory
@@ -167,7 +168,7 @@ def as_nobody(*command: str, home: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "HOME": str(home)},
+        env=user_env(home),
     )
 
 
@@ -179,20 +180,19 @@ def test_a_desktop_user_trusts_the_services_ca_without_reading_its_key(
     home = shared_dir / "home"
     home.mkdir()
     shutil.chown(home, "nobody")
+    # the checkout may be private to its owner (/root, mktemp -d): nobody runs a copy
+    program = copy_program(shared_dir / "program")
     # the live root below is safe only unprivileged: make sure the switch happened
     assert as_nobody("id", "-u", home=home).stdout.strip() == str(pwd.getpwnam("nobody").pw_uid)
-    runs = as_nobody(str(NHI_BROKER), "--version", home=home)
-    assert runs.returncode == 0, (
-        f"nobody cannot run {NHI_BROKER} ({runs.stderr.strip()}): this test needs the checkout "
-        "and its .venv readable by other users, as an installed service needs them"
-    )
+    runs = as_nobody(str(program), "--version", home=home)
+    assert runs.returncode == 0, runs.stderr
     refused = as_nobody("cat", str(data / "tls" / "ca.key"), home=home)
     assert refused.returncode != 0
     assert "Permission denied" in refused.stderr
     # the live root: an unprivileged user leaves the system store alone and says how
-    done = as_nobody(str(NHI_BROKER), "cert", "install", "--data-dir", str(data), home=home)
+    done = as_nobody(str(program), "cert", "install", "--data-dir", str(data), home=home)
     assert done.returncode == 0, done.stderr
     assert "sudo nhi-broker cert install" in done.stderr
     [(nickname, flags)] = nss_trust(home / ".pki" / "nssdb").items()
-    assert nickname.startswith("nhi-broker local CA")
+    assert nickname == ca_common_name(data / "tls")
     assert flags == "C,,"

@@ -26,7 +26,7 @@ import pytest
 from cryptography import x509
 
 from broker import config
-from nhi_broker.serve import StartupRefusedError, check_exposure
+from nhi_broker.serve import StartupRefusedError, certificate_paths, check_exposure
 from tests.serving import call, station_inbox
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
@@ -226,19 +226,19 @@ def test_cert_export_writes_the_ca_that_signed_the_certificate_the_running_serve
     assert server.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
-def test_cert_export_makes_the_ca_serve_will_use_and_prints_it(tmp_path: Path) -> None:
-    data_dir = tmp_path / "fresh"
+def test_cert_export_prints_the_ca_serve_made(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    certificate_paths(data_dir)  # as serve makes it at its first start
     shown = nhi_broker("cert", "export", "--data-dir", str(data_dir))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == (data_dir / "tls" / "ca.crt").read_text()
-    again = nhi_broker("cert", "export", "--data-dir", str(data_dir))
-    assert again.stdout == shown.stdout  # made once, then kept
 
 
 def test_cert_export_nss_trusts_it_in_the_users_nss_database(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home)}
+    certificate_paths(tmp_path / "data")
     data_dir = str(tmp_path / "data")
     for _ in range(2):  # a second run replaces the entry
         added = nhi_broker("cert", "export", "--nss", "--data-dir", data_dir, env=env)
@@ -256,6 +256,7 @@ def test_cert_export_nss_without_certutil_says_what_to_install(tmp_path: Path) -
     empty = tmp_path / "bin"
     empty.mkdir()
     env = {**os.environ, "HOME": str(tmp_path), "PATH": str(empty)}
+    certificate_paths(tmp_path / "d")
     shown = nhi_broker("cert", "export", "--nss", "--data-dir", str(tmp_path / "d"), env=env)
     assert shown.returncode == 2
     assert "apt-get install libnss3-tools" in shown.stderr
@@ -350,7 +351,7 @@ def test_serve_on_a_taken_port_says_so_and_exits_1(tmp_path: Path) -> None:
 
 def test_serve_with_a_damaged_ca_says_so_and_exits_1(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    assert nhi_broker("cert", "export", "--data-dir", str(data_dir)).returncode == 0
+    certificate_paths(data_dir)
     (data_dir / "tls" / "ca.key").write_text("damaged")
     shown = nhi_broker("serve", "--port", "0", "--data-dir", str(data_dir))
     assert shown.returncode == 1

@@ -1,8 +1,10 @@
-"""Chromium trusts the served certificate once the broker's CA is in its NSS database.
+"""Chromium and Firefox trust the served certificate once ``cert install`` put the broker's
+CA into their NSS databases.
 
-A real sim broker over HTTPS; Chromium (Debian's) under a temporary HOME, whose
-``~/.pki/nssdb`` is where Chromium on Linux reads the user's trusted CAs. No
-``ignore_https_errors``.
+A real sim broker over HTTPS; Debian's Chromium and Firefox ESR under a temporary
+HOME: Chromium reads ``~/.pki/nssdb``, Firefox its profile's database. No
+``ignore_https_errors``, no ``acceptInsecureCerts``; the same browser profile refuses
+the console before ``cert install``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from marionette_driver import By, Wait
+from marionette_driver.errors import InsecureCertificateException
 from playwright.sync_api import Browser, Error, Playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.firefox import PROFILE_ROOTS, create_profile, firefox
+from tests.nss import user_env
 from tests.serving import NHI_BROKER, ServeProcess, serving, sim_config_with_names
 
 LAN_NAME = "reader-host.clinic.test"
@@ -40,20 +46,26 @@ def chromium_with_home(playwright: Playwright, home: Path) -> Browser:
     )
 
 
-def trusting_home(tmp_path: Path, broker: ServeProcess) -> Path:
-    """A HOME whose NSS database trusts the broker's CA, put there by ``cert install``."""
-    home = tmp_path / "home"
-    home.mkdir()
+def cert_install(tmp_path: Path, broker: ServeProcess, home: Path) -> str:
+    """``cert install`` for ``home``'s browsers (the system store in a temporary root)."""
     data_dir = broker.ready["data_dir"]
     installed = subprocess.run(
         [NHI_BROKER, "cert", "install", "--root", str(tmp_path / "root"), "--data-dir", data_dir],
-        env={**os.environ, "HOME": str(home)},
+        env=user_env(home),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert installed.returncode == 0, installed.stderr
+    return installed.stderr
+
+
+def trusting_home(tmp_path: Path, broker: ServeProcess) -> Path:
+    """A HOME whose NSS database trusts the broker's CA, put there by ``cert install``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    cert_install(tmp_path, broker, home)
     return home
 
 
@@ -99,3 +111,27 @@ def test_chromium_refuses_the_console_without_the_ca(
             page.goto(f"https://localhost:{broker.port}/console")
     finally:
         browser.close()
+
+
+@pytest.mark.timeout(180)  # Firefox starts twice
+@pytest.mark.parametrize("layout", ["xdg", "legacy"])
+def test_firefox_opens_the_console_once_cert_install_trusted_the_ca_in_its_profile(
+    broker: ServeProcess, tmp_path: Path, layout: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    if layout == "legacy":
+        (home / ".mozilla" / "firefox").mkdir(parents=True)  # an older home: Firefox keeps it
+    profile = create_profile(home, "clinic")
+    assert profile.parent == home / PROFILE_ROOTS[layout == "legacy"]
+    console = f"https://localhost:{broker.port}/console"
+    # the same profile, before cert install
+    with firefox(home, "clinic", profile) as browser, pytest.raises(InsecureCertificateException):
+        browser.navigate(console)
+    assert f"in {profile} (Firefox profile 'clinic')" in cert_install(tmp_path, broker, home)
+    with firefox(home, "clinic", profile) as browser:
+        browser.navigate(console)
+        assert browser.title.endswith("控制軟體主控台")
+        Wait(browser, timeout=10).until(  # its event stream is connected
+            lambda b: b.find_elements(By.CSS_SELECTOR, "#ind-page.on")
+        )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
@@ -19,6 +21,8 @@ from nhi_https.certificates import (
     RENEW_BEFORE,
     SERVER_VALIDITY,
     CertificateError,
+    ca_common_name,
+    ca_common_name_for,
     ensure_server_certificate,
     make_self_signed,
 )
@@ -153,3 +157,24 @@ def test_a_damaged_ca_is_an_error_never_replaced_behind_the_stations_back(tmp_pa
     with pytest.raises(CertificateError, match=r"restore ca\.crt and ca\.key"):
         ensure_server_certificate(tmp_path)
     assert ca.read_bytes() == b"not a certificate"
+
+
+def test_two_cas_made_on_one_host_have_names_that_tell_them_apart(tmp_path: Path) -> None:
+    made = dt.datetime.now(dt.UTC)
+    names = []
+    for data_dir in (tmp_path / "service", tmp_path / "forgotten-data-dir"):
+        certificate_paths(data_dir)
+        names.append(ca_common_name(data_dir / "tls"))
+    assert names[0] != names[1]  # each is its own nickname in an NSS database
+    # the host tells reader hosts apart, the date and the key's hash a host's CAs
+    for name in names:
+        host, day, key = name.removeprefix("nhi-broker local CA (").removesuffix(")").split(", ")
+        assert (host, day, len(key)) == (socket.gethostname(), f"{made:%Y-%m-%d}", 8)
+
+
+def test_a_long_host_name_is_shortened_to_fit_a_common_name(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    name = ca_common_name_for("reader-host-" + "x" * 80, dt.datetime.now(dt.UTC), key)
+    assert len(name) == 64  # RFC 5280's upper bound
+    assert name.startswith("nhi-broker local CA (reader-host-xx")
+    assert name.endswith(")")
