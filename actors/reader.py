@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.base import BrokerActor, CrashReport, Handlers
+from actors.activity import Cause
+from actors.base import BrokerActor, Handlers, Supervised
 from actors.messages import Message
 from broker.cards.identify import CardIdentity, identify
 from broker.codes import Code
@@ -41,12 +42,15 @@ class Converse(Message[Any]):
 
     ``generation`` is the card's arrival the caller knows (``CardSeen``): a card
     since reset — its reader restarted, or it was pulled — is not talked to as if
-    it still held the caller's session.
+    it still held the caller's session. ``owner``: whose card it is (the asking
+    actor's); the conversation's time is theirs, not the reader's (a slow SAM is
+    1300, whichever reader holds it).
     """
 
     slot: str
     run: Callable[[CardConnection], Any]
     generation: int | None = None
+    owner: Cause | None = None
 
 
 class CardResetError(BrokerError):
@@ -119,13 +123,12 @@ class ReaderActor(BrokerActor):
 
     def __init__(
         self,
-        name: str,
+        supervised: Supervised,
         slots: dict[str, CardSlot],
-        on_crash: CrashReport,
         listener: CardSeenListener,
         clock: ReaderClock | None = None,
     ) -> None:
-        super().__init__(name, on_crash)
+        super().__init__(supervised)
         self._slots = slots
         self._listener = listener
         self._clock = clock
@@ -145,6 +148,10 @@ class ReaderActor(BrokerActor):
             SetClock: self.on_set_clock,
         }
 
+    def time_of(self, message: object) -> Cause | None:
+        """A conversation's time is its card owner's."""
+        return message.owner if isinstance(message, Converse) else None
+
     def on_start(self) -> None:
         """Report the cards already present (a restarted reader re-reads its slots)."""
         for slot_name in self._slots:
@@ -158,6 +165,8 @@ class ReaderActor(BrokerActor):
     def on_converse(self, message: Converse) -> Any:
         """Run a conversation; a card that vanished drops the connection."""
         if message.generation not in (None, self._generations.get(message.slot)):
+            if not self._present.get(message.slot, False):
+                raise CardAbsentError(f"the card left {message.slot}")
             # Without this a card reset under a verified session answers SW 6982.
             raise CardResetError(
                 f"the card in {message.slot} was reset ({self.name} restarted, or the card "

@@ -13,7 +13,9 @@ from typing import Any
 import pykka
 import structlog
 
-from actors.base import ActorHandle, CrashReport, StateMovedError
+from actors.activity import Activity
+from actors.base import ActorHandle, StateMovedError, Supervised
+from actors.departures import Departures
 from actors.directory import DeviceDirectory
 from actors.hardware import BrokerSettings, Hardware, ReaderSpec
 from actors.hc import HcActor
@@ -61,6 +63,7 @@ class Supervisor:
     ) -> None:
         self.board = board or StateBoard()
         self.registry = ActorRegistry()
+        self.departures = Departures()  # cards leaving, heard before any inbox hears it
         self.devices = DeviceDirectory(stations, hardware, settings, self.registry)
         self.devices.start_cloud_sam = self._start_cloud_sam
         self._stations = stations
@@ -179,9 +182,9 @@ class Supervisor:
             for slot in spec.slots:
                 self._slot_readers[slot] = name
 
-        def factory() -> pykka.ActorRef[Any]:
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return ReaderActor.start(
-                str(name), spec.slots, self._crash_of(name), self._route, spec.clock
+                self._supervised(name, activity), spec.slots, self._route, spec.clock
             )
 
         owner = self.devices.owner_of_reader(spec.name)
@@ -196,15 +199,15 @@ class Supervisor:
         def publish(kind: SamType, status: SamStatus) -> None:
             self._sam_changed(name, kind, status)
 
-        def factory() -> pykka.ActorRef[Any]:
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return SamActor.start(
-                str(name),
+                self._supervised(name, activity),
                 sam_type,
                 reader_handle,
                 slot,
                 self._dc,
-                self._crash_of(name),
                 publish,
+                self.departures,
                 cell,
             )
 
@@ -223,16 +226,24 @@ class Supervisor:
         hca_name, hc_name = ActorName(Kind.HCA, station), ActorName(Kind.HC, station)
         hca = self.registry.register(
             hca_name,
-            lambda: HcaActor.start(
-                str(hca_name), station, self.board, self._dc, self._crash_of(hca_name)
+            lambda activity: HcaActor.start(
+                self._supervised(hca_name, activity),
+                station,
+                self.board,
+                self._dc,
+                self.departures,
             ),
             Code.HPC_MODE1_FAILED,
             station,
         )
         hc = self.registry.register(
             hc_name,
-            lambda: HcActor.start(
-                str(hc_name), station, self.board, self._dc, self._crash_of(hc_name)
+            lambda activity: HcActor.start(
+                self._supervised(hc_name, activity),
+                station,
+                self.board,
+                self._dc,
+                self.departures,
             ),
             Code.HC_MODE1_FAILED,
             station,
@@ -240,9 +251,9 @@ class Supervisor:
         remember = self._settings.remember_device if station == LOCAL else (lambda _n: None)
         name = ActorName(Kind.STATION, station)
 
-        def factory() -> pykka.ActorRef[Any]:
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return StationActor.start(
-                str(name),
+                self._supervised(name, activity),
                 station,
                 self.board,
                 self.devices,
@@ -250,7 +261,6 @@ class Supervisor:
                 hc,
                 self._dc,
                 self._settings.device_id,
-                self._crash_of(name),
                 remember,
             )
 
@@ -260,6 +270,7 @@ class Supervisor:
 
     def _route(self, seen: CardSeen) -> None:
         """A reader's report goes to the SAM of that slot, or to the bound stations' cards."""
+        self.departures.seen(seen)  # a DC wait for a card that left ends now
         reader = seen.reader.removeprefix("reader:")
         card = CardMoved(reader, seen.slot, seen.present, seen.identity.kind, seen.identity.card_id)
         self.board.publish(BoardEvent(None, card))
@@ -290,9 +301,9 @@ class Supervisor:
 
     # --- crashes and restarts -------------------------------------------------------------
 
-    def _crash_of(self, name: ActorName) -> CrashReport:
-        """What the actor ``name`` calls when it crashes."""
-        return lambda exc: self._crashed(name, exc)
+    def _supervised(self, name: ActorName, activity: Activity) -> Supervised:
+        """What the actor ``name`` is started with: it reports its crash bound to its name."""
+        return Supervised(str(name), lambda exc: self._crashed(name, exc), activity)
 
     def _crashed(self, name: ActorName, exc: BaseException) -> None:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""

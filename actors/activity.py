@@ -1,0 +1,137 @@
+"""Where an actor's time goes — its own work, the data centre, or an actor it asks — so that an
+answer that comes too late is blamed on what held it up, not on whoever was asked.
+
+A call that waits in a SAM's inbox behind other stations' slow data-centre calls
+times out "at the SAM", but the SAM was fine: the time went to the data centre.
+Each actor keeps the seconds it spent per cause; a wait on another actor is
+credited with what that actor spent meanwhile (recursively: asks only go
+down), so the cause of a late answer is the one with the most time since the
+message was sent, wherever down the chain it was spent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from broker.codes import Code
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What time can go to: an actor's own work (its kind's code) or the data centre."""
+
+    code: Code
+    what: str  # for the caller's detail: "the data centre", "reader:COM1"
+
+
+DATA_CENTRE = Cause(Code.DC_CONNECTION, "the data centre")
+Spent = dict[Cause, float]  # seconds per cause
+_local = threading.local()  # the activity of the actor whose thread this is
+
+
+@dataclass
+class _Interval:
+    """One open span of time: spent on ``cause`` since ``start``."""
+
+    cause: Cause | Activity
+    start: float
+    mark: Spent  # what the asked activity had spent when the wait began
+
+
+class Activity:
+    """One actor's time per cause; thread-safe (others read it while the actor runs)."""
+
+    def __init__(self, own: Cause) -> None:
+        self.own = own
+        self._lock = threading.Lock()
+        self._spent: Spent = {}
+        self._open: list[_Interval] = []  # the last is the one time goes to now
+
+    @contextlib.contextmanager
+    def running(self, owner: Cause | None = None) -> Iterator[None]:
+        """The actor's thread works on a message: its own time (or ``owner``'s), unless it
+        waits on something."""
+        previous = getattr(_local, "activity", None)
+        _local.activity = self
+        try:
+            with self._span(owner or self.own):
+                yield
+        finally:
+            _local.activity = previous
+
+    def totals(self) -> Spent:
+        """Everything spent so far, the open span up to now."""
+        with self._lock:
+            spent = dict(self._spent)
+            current = self._open[-1] if self._open else None
+        if current is not None:
+            _add(spent, _credit(current, time.monotonic()))
+        return spent
+
+    def blame(self, since: Spent) -> tuple[Cause, float] | None:
+        """The cause that took the most time since ``since`` (a ``totals()``), and its seconds."""
+        now = self.totals()
+        grown = {cause: now[cause] - since.get(cause, 0.0) for cause in now}
+        grown = {cause: seconds for cause, seconds in grown.items() if seconds > 0}
+        if not grown:
+            return None
+        cause = max(grown, key=grown.__getitem__)
+        return cause, grown[cause]
+
+    @contextlib.contextmanager
+    def _span(self, cause: Cause | Activity) -> Iterator[None]:
+        mark = cause.totals() if isinstance(cause, Activity) else {}
+        now = time.monotonic()
+        with self._lock:
+            if self._open:  # the actor's own work (an actor waits on one thing at a time)
+                interrupted = self._open[-1]
+                _add(self._spent, _credit(interrupted, now))
+                interrupted.start = now
+            self._open.append(_Interval(cause, now, mark))
+        try:
+            yield
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                ended = self._open.pop()
+            credit = _credit(ended, now)  # outside the lock: it may read the asked actor's
+            with self._lock:
+                _add(self._spent, credit)
+                if self._open:
+                    self._open[-1].start = now  # the span it interrupted goes on
+
+
+def waiting(cause: Cause | Activity) -> contextlib.AbstractContextManager[None]:
+    """Count the time in this block as spent on ``cause``, in the current actor's activity
+    (nothing outside an actor's thread)."""
+    activity: Activity | None = getattr(_local, "activity", None)
+    if activity is None:
+        return contextlib.nullcontext()
+    return activity._span(cause)
+
+
+def _credit(interval: _Interval, now: float) -> Spent:
+    """What an open span has spent: its own cause, or what the asked actor spent meanwhile."""
+    seconds = max(now - interval.start, 0.0)
+    if isinstance(interval.cause, Cause):
+        return {interval.cause: seconds}
+    asked = interval.cause
+    now_spent = asked.totals()
+    grown = {c: now_spent[c] - interval.mark.get(c, 0.0) for c in now_spent}
+    grown = {c: s for c, s in grown.items() if s > 0}
+    total = sum(grown.values())
+    if total > seconds:  # it worked for others before ours arrived: scale to our wait
+        grown = {c: s * seconds / total for c, s in grown.items()}
+        total = seconds
+    if seconds > total:  # hand-offs between threads: the asked actor's own
+        grown[asked.own] = grown.get(asked.own, 0.0) + seconds - total
+    return grown
+
+
+def _add(spent: Spent, more: Spent) -> None:
+    for cause, seconds in more.items():
+        spent[cause] = spent.get(cause, 0.0) + seconds
