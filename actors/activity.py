@@ -72,15 +72,10 @@ class Activity:
             _add(spent, _credit(current, time.monotonic()))
         return spent
 
-    def blame(self, since: Spent) -> tuple[Cause, float] | None:
-        """The cause that took the most time since ``since`` (a ``totals()``), and its seconds."""
-        now = self.totals()
-        grown = {cause: now[cause] - since.get(cause, 0.0) for cause in now}
-        grown = {cause: seconds for cause, seconds in grown.items() if seconds > 0}
-        if not grown:
-            return None
-        cause = max(grown, key=grown.__getitem__)
-        return cause, grown[cause]
+    def blame(self, since: Spent) -> Cause | None:
+        """The cause that took the most time since ``since`` (a ``totals()``)."""
+        grown = _grown(self.totals(), since)
+        return max(grown, key=grown.__getitem__) if grown else None
 
     @contextlib.contextmanager
     def _span(self, cause: Cause | Activity) -> Iterator[None]:
@@ -120,9 +115,7 @@ def _credit(interval: _Interval, now: float) -> Spent:
     if isinstance(interval.cause, Cause):
         return {interval.cause: seconds}
     asked = interval.cause
-    now_spent = asked.totals()
-    grown = {c: now_spent[c] - interval.mark.get(c, 0.0) for c in now_spent}
-    grown = {c: s for c, s in grown.items() if s > 0}
+    grown = _grown(asked.totals(), interval.mark)
     total = sum(grown.values())
     if total > seconds:  # it worked for others before ours arrived: scale to our wait
         grown = {c: s * seconds / total for c, s in grown.items()}
@@ -130,6 +123,12 @@ def _credit(interval: _Interval, now: float) -> Spent:
     if seconds > total:  # hand-offs between threads: the asked actor's own
         grown[asked.own] = grown.get(asked.own, 0.0) + seconds - total
     return grown
+
+
+def _grown(now: Spent, since: Spent) -> Spent:
+    """What was spent after ``since``, per cause."""
+    grown = {cause: seconds - since.get(cause, 0.0) for cause, seconds in now.items()}
+    return {cause: seconds for cause, seconds in grown.items() if seconds > 0}
 
 
 def _add(spent: Spent, more: Spent) -> None:

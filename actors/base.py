@@ -258,13 +258,11 @@ class Forwarded:
         waited on, is theirs (1700, 1202): a call queued behind slow DC calls
         is the DC's.
         """
-        blamed = self.activity.blame(self.sent)
+        cause = self.activity.blame(self.sent)
         text = f"{self.name} did not answer in time"
-        if blamed is None or blamed[0] == self.activity.own:
+        if cause is None or cause == self.activity.own:
             return ActorUnavailableError(text, code=self.code)
-        cause, seconds = blamed
-        detail = f"{text}: {seconds:.1f} s went to {cause.what}"
-        return ActorUnavailableError(detail, code=cause.code)
+        return ActorUnavailableError(f"{text}: held up by {cause.what}", code=cause.code)
 
 
 def _depth(inbox: Any) -> int:
