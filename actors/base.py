@@ -122,7 +122,7 @@ class BrokerActor(pykka.ThreadingActor):
     ) -> None:
         """A told message crashed the actor: report it so it is restarted."""
         if exception_value is not None and not self._crashed:
-            self._crash(exception_value, self.log)
+            self._crash(exception_value, self.log, stopping=True)
 
     def inbox_depth(self) -> int:
         """Messages waiting (for the admin API and metrics)."""
@@ -134,12 +134,13 @@ class BrokerActor(pykka.ThreadingActor):
         with waiting(DATA_CENTRE):
             return work()
 
-    def _crash(self, exc: BaseException, log: Any) -> None:
+    def _crash(self, exc: BaseException, log: Any, *, stopping: bool = False) -> None:
         self._crashed = True
         # The traceback, rendered without locals (broker/logging.py): a PIN in a local
         # variable must not reach the log.
         log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-        self.stop()  # queued behind what is waiting; those get ActorUnavailableError
+        if not stopping:  # pykka stops an actor whose told message failed by itself
+            self.stop()  # queued behind what is waiting; those get ActorUnavailableError
         self._on_crash(exc)
 
 

@@ -20,7 +20,7 @@ from actors.departures import CardLeftError, Departures, HeldCard, unless_depart
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, EndSession, Probe
 from broker.codes import Code
-from broker.errors import BrokerError
+from broker.errors import BrokerError, DeviceAbsentError
 from broker.state import StateBoard
 from broker.transport.base import CardConnection
 
@@ -188,6 +188,9 @@ class CardHolderActor(BrokerActor):
                 return
             try:
                 seen: CardSeen = source.reader.ask(message.child(Probe(slot=source.slot)))
+            except DeviceAbsentError as exc:  # a state its reader reports, not a failure
+                self.log.info("holder.reader_absent", slot=source.slot, reason=exc.detail)
+                continue
             except BrokerError as exc:
                 self.log.warning("holder.probe_failed", slot=source.slot, error=str(exc))
                 continue

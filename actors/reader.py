@@ -5,6 +5,11 @@ A conversation is a function of an open ``CardConnection``, run in the
 actor's thread, so two requests for one card never interleave their APDUs.
 The connection is kept open between conversations: pcscd powers a card off
 soon after its last handle closes, which would drop its authentication.
+
+A reader whose device is not there (a serial reader not plugged in yet, or
+unplugged) is *absent*: a state, not a crash. Its slots count as empty, its
+calls answer 1201, and it is present again as soon as a look at its slots
+succeeds (the device's monitor reopens it: actors/monitors.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from actors.base import BrokerActor, Handlers, Supervised
 from actors.messages import Message
 from broker.cards.identify import CardIdentity, identify
 from broker.codes import Code
-from broker.errors import BrokerError, CardAbsentError
+from broker.errors import BrokerError, CardAbsentError, DeviceAbsentError
 from broker.transport.base import CardConnection, CardSlot, SlotEvent
 
 
@@ -113,6 +118,7 @@ class CardSeen:
 
 
 CardSeenListener = Callable[[CardSeen], None]
+DeviceListener = Callable[[str | None], None]  # why the device is absent; None: it is back
 _generations = itertools.count(1)  # process-wide: a restarted reader never reuses a number
 
 
@@ -127,11 +133,14 @@ class ReaderActor(BrokerActor):
         slots: dict[str, CardSlot],
         listener: CardSeenListener,
         clock: ReaderClock | None = None,
+        device_listener: DeviceListener = lambda _absent: None,
     ) -> None:
         super().__init__(supervised)
         self._slots = slots
         self._listener = listener
         self._clock = clock
+        self._device_listener = device_listener
+        self._absent: str | None = None  # why the device is not there
         self._connections: dict[str, CardConnection] = {}
         self._generations = {slot_name: next(_generations) for slot_name in slots}
         self._present = dict.fromkeys(slots, False)  # what this actor believes
@@ -154,8 +163,18 @@ class ReaderActor(BrokerActor):
 
     def on_start(self) -> None:
         """Report the cards already present (a restarted reader re-reads its slots)."""
-        for slot_name in self._slots:
-            self.actor_ref.tell(Probe(slot=slot_name))
+        self.actor_ref.tell(Rescan())
+
+    def on_receive(self, message: Any) -> Any:
+        """As every actor; a device found missing makes the reader absent, and a told
+        message that found it so has done its work (absence is a state, not a crash)."""
+        try:
+            return super().on_receive(message)
+        except DeviceAbsentError as exc:
+            self._went_absent(exc)
+            if isinstance(message, (Rescan, SlotChanged)):
+                return None
+            raise
 
     def on_stop(self) -> None:
         """Release every connection."""
@@ -174,10 +193,12 @@ class ReaderActor(BrokerActor):
             )
         connection = self._connection(message.slot)
         try:
-            return message.run(connection)
+            answer = message.run(connection)
         except CardAbsentError:
             self._drop(message.slot)
             raise
+        self._came_back()
+        return answer
 
     def on_end_session(self, message: EndSession) -> None:
         """Reset the card through its open connection; the next conversation powers it up."""
@@ -196,8 +217,9 @@ class ReaderActor(BrokerActor):
 
     def on_rescan(self, message: Rescan) -> None:
         """Report every slot whose card came or went unseen."""
-        for slot_name, slot in self._slots.items():
-            present = slot.is_card_present()
+        seen = {name: slot.is_card_present() for name, slot in self._slots.items()}
+        self._came_back()
+        for slot_name, present in seen.items():
             if present is not self._present[slot_name]:
                 self._changed(slot_name, present)
 
@@ -213,7 +235,9 @@ class ReaderActor(BrokerActor):
 
     def on_probe(self, message: Probe) -> CardSeen:
         """Identify the card in a slot now (and report it to the listener too)."""
-        if not self._slots[message.slot].is_card_present():
+        present = self._slots[message.slot].is_card_present()
+        self._came_back()
+        if not present:
             return CardSeen(self.name, message.slot, False, self._generations[message.slot])
         return self._report(message.slot)
 
@@ -228,6 +252,23 @@ class ReaderActor(BrokerActor):
         if self._clock is not None:
             self._clock.set_clock(message.roc)
             self.log.info("reader.clock_set", roc=message.roc)
+
+    def _went_absent(self, exc: DeviceAbsentError) -> None:
+        """The device is not there: its cards are gone with it (their actors hear so)."""
+        if self._absent is None:
+            self.log.info("reader.device_absent", reason=exc.detail)
+            self._absent = exc.detail
+            self._device_listener(exc.detail)
+        for slot_name, present in self._present.items():
+            if present:
+                self._changed(slot_name, False)
+
+    def _came_back(self) -> None:
+        """A look at the device succeeded: it is there."""
+        if self._absent is not None:
+            self._absent = None
+            self.log.info("reader.device_back")
+            self._device_listener(None)
 
     def _report(self, slot_name: str) -> CardSeen:
         self._present[slot_name] = True

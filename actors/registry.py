@@ -30,6 +30,7 @@ class ActorEntry:
     state: str  # "running" or "restarting"
     restarts: int
     inbox: int  # messages waiting
+    device: str | None = None  # readers: "present", or "absent" (looked for again by itself)
 
 
 class ActorRegistry:

@@ -7,6 +7,7 @@ kept in actors/registry.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from typing import Any
 
@@ -71,11 +72,14 @@ class Supervisor:
         self._dc = dc
         self._settings = settings
         self._backoff = Backoff(policy or RestartPolicy())
-        self._monitors = MonitorKeeper(self._slot_changed, self._backoff, self._monitor_back)
+        self._monitors = MonitorKeeper(
+            self._slot_changed, self._backoff, self._monitor_back, self._monitor_down
+        )
         self._lock = threading.Lock()
         self._slot_readers: dict[str, ActorName] = {}  # slot → its reader actor
         self._sam_slots: dict[tuple[str, str], ActorName] = {}  # (reader actor, slot) → SAM
         self._reconnect: dict[str, str] = {}  # station → device to connect again after a restart
+        self._absent: set[str] = set()  # readers whose device is not there now
         self._stopping = False
 
     @property
@@ -136,8 +140,15 @@ class Supervisor:
         return self.registry.handle(name)
 
     def actors(self) -> list[ActorEntry]:
-        """Every actor: name, state, restarts, inbox depth (the admin API)."""
-        return self.registry.listing()
+        """Every actor: name, state, restarts, inbox depth, a reader's device (the admin API)."""
+        with self._lock:
+            absent = set(self._absent)
+        return [
+            dataclasses.replace(entry, device="absent" if entry.name in absent else "present")
+            if entry.name.startswith(f"{Kind.READER}:")
+            else entry
+            for entry in self.registry.listing()
+        ]
 
     def restart(self, name: str) -> list[str]:
         """Restart one actor, or every actor of a station (``station:<name>`` or its name)."""
@@ -182,9 +193,12 @@ class Supervisor:
             for slot in spec.slots:
                 self._slot_readers[slot] = name
 
+        def device(absent: str | None) -> None:
+            self._device_changed(name, absent)
+
         def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return ReaderActor.start(
-                self._supervised(name, activity), spec.slots, self._route, spec.clock
+                self._supervised(name, activity), spec.slots, self._route, spec.clock, device
             )
 
         owner = self.devices.owner_of_reader(spec.name)
@@ -292,6 +306,24 @@ class Supervisor:
             reader = self._slot_readers.get(event.slot)
         if reader is not None:
             self.registry.handle(reader).tell(SlotChanged(event=event))
+
+    def _device_changed(self, reader: ActorName, absent: str | None) -> None:
+        """A reader's device went (``absent`` says why) or came back: its stations show it."""
+        with self._lock:
+            if absent is not None:
+                self._absent.add(str(reader))
+            else:
+                self._absent.discard(str(reader))
+            gone = {ActorName.parse(name).of for name in self._absent}
+        for station in self._stations:
+            if reader.of in station.readers():
+                missing = tuple(r for r in station.readers() if r in gone)
+                self.board.update(station.name, readers_absent=missing)
+
+    def _monitor_down(self, monitor: str) -> None:
+        """A monitor stopped watching: the readers look whether their device is still there."""
+        for name in self.registry.names(Kind.READER):
+            self.registry.handle(name).tell(Rescan())
 
     def _monitor_back(self, monitor: str) -> None:
         """A monitor runs again: the readers compare their slots with what they believed."""
