@@ -17,7 +17,6 @@ import pytest
 
 from actors.messages import Context
 from broker import config
-from broker import logging as broker_logging
 from broker.arguments import Arguments
 from broker.codes import Code
 from broker.errors import BrokerError
@@ -30,15 +29,6 @@ from nhi_kit.emulators.serial_reader import SerialReaderEmulator
 
 WAIT = 20.0  # a failure bound only: the device is looked for again every few seconds
 SAM = "900000000101"  # the manual's physical test SAM
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Every log line, as the product writes it (JSON)."""
-    buffer = io.StringIO()
-    broker_logging.configure(stream=buffer, json=True, level="info")
-    yield buffer
-    broker_logging.reset()
 
 
 @pytest.fixture

@@ -5,23 +5,19 @@ really gone is still 1300."""
 
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
-import pykka
 import pytest
 
 from api.services import ApiServices
-from broker import config
 from broker.codes import Code
-from nhi_broker.assembly import RunningBroker, assemble
+from nhi_broker.assembly import RunningBroker
 from nhi_broker.webapp import broker_app
 from nhi_https.server import HttpServer
 
@@ -33,19 +29,11 @@ WAIT = 20.0  # a failure bound only
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RunningBroker]:
-    running = assemble(dataclasses.replace(config.sim_profile(), data_dir=tmp_path / "data"))
-    yield running
-    running.close()
-    pykka.ActorRegistry.stop_all()
-
-
-@pytest.fixture
-def server(broker: RunningBroker) -> Iterator[HttpServer]:
-    running = HttpServer(broker_app(ApiServices(broker, call_timeout=CALL_TIMEOUT)))
-    running.start()
-    yield running
-    running.stop()
+def server(running: RunningBroker) -> Iterator[HttpServer]:
+    serving = HttpServer(broker_app(ApiServices(running, call_timeout=CALL_TIMEOUT)))
+    serving.start()
+    yield serving
+    serving.stop()
 
 
 def request(server: HttpServer, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +74,11 @@ def at_the_dc(
 
 
 def test_calls_that_run_out_of_time_behind_a_slow_dc_answer_the_dcs_1700(
-    broker: RunningBroker, server: HttpServer
+    running: RunningBroker, server: HttpServer
 ) -> None:
     ok(server, "POST", "/api/common/v1/Initial", {"name": "901000000047"})
     ok(server, "POST", f"{SIM}/Dc/Fault", {"latencyMs": DC_LATENCY_MS})
-    first = at_the_dc(broker, server, "POST", SAM_VERIFY, {})  # two DC round trips: 6 s
+    first = at_the_dc(running, server, "POST", SAM_VERIFY, {})  # two DC round trips: 6 s
     queued = request(server, "POST", SAM_VERIFY, {})  # waits behind it at the station
     for answer in (first.result(WAIT), queued):
         assert answer["statusCode"] == Code.DC_CONNECTION, answer
@@ -107,12 +95,14 @@ def test_a_sam_that_is_gone_still_answers_1300(server: HttpServer) -> None:
 
 
 def test_an_hpc_pulled_while_the_dc_checks_it_answers_1102_before_the_dc_could_have(
-    broker: RunningBroker, server: HttpServer
+    running: RunningBroker, server: HttpServer
 ) -> None:
     ok(server, "POST", "/api/common/v1/Initial", {"name": "901000000047"})
     ok(server, "POST", SAM_VERIFY)  # the SAM's own DC round trips out of the way
     ok(server, "POST", f"{SIM}/Dc/Fault", {"latencyMs": DC_LATENCY_MS})
-    verifying = at_the_dc(broker, server, "POST", "/api/hpc/v1/Verification/Hpc", {"pin": "000000"})
+    verifying = at_the_dc(
+        running, server, "POST", "/api/hpc/v1/Verification/Hpc", {"pin": "000000"}
+    )
     pulled = time.monotonic()
     ok(server, "POST", f"{SIM}/Remove", {"reader": "Virtual Reader 1"})
     answer = verifying.result(WAIT)
