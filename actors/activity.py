@@ -16,12 +16,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from broker.codes import Code
 
 
-@dataclass(frozen=True)
-class Cause:
+class Cause(NamedTuple):
     """What time can go to: an actor's own work (its kind's code) or the data centre."""
 
     code: Code
@@ -43,7 +43,10 @@ class _Interval:
 
 
 class Activity:
-    """One actor's time per cause; thread-safe (others read it while the actor runs)."""
+    """One actor's time per cause; thread-safe (others read it while the actor runs).
+
+    Every message and every ask passes here: plain calls, not context managers.
+    """
 
     def __init__(self, own: Cause) -> None:
         self.own = own
@@ -51,17 +54,40 @@ class Activity:
         self._spent: Spent = {}
         self._open: list[_Interval] = []  # the last is the one time goes to now
 
-    @contextlib.contextmanager
-    def running(self, owner: Cause | None = None) -> Iterator[None]:
-        """The actor's thread works on a message: its own time (or ``owner``'s), unless it
-        waits on something."""
-        previous = getattr(_local, "activity", None)
+    def enter(self, owner: Cause | None = None) -> Activity | None:
+        """The actor's thread starts on a message: its own time (or ``owner``'s) until it
+        waits on something. Returns what ``leave`` restores."""
+        previous: Activity | None = getattr(_local, "activity", None)
         _local.activity = self
-        try:
-            with self._span(owner or self.own):
-                yield
-        finally:
-            _local.activity = previous
+        self.begin(owner or self.own)
+        return previous
+
+    def leave(self, previous: Activity | None) -> None:
+        """The message is done."""
+        self.end()
+        _local.activity = previous
+
+    def begin(self, cause: Cause | Activity) -> None:
+        """Time goes to ``cause`` from now (the actor's own work pauses meanwhile)."""
+        mark = cause.totals() if isinstance(cause, Activity) else {}
+        now = time.monotonic()
+        with self._lock:
+            if self._open:  # the actor's own work (an actor waits on one thing at a time)
+                interrupted = self._open[-1]
+                _add(self._spent, _credit(interrupted, now))
+                interrupted.start = now
+            self._open.append(_Interval(cause, now, mark))
+
+    def end(self) -> None:
+        """The span ``begin`` opened is over; the one it interrupted goes on."""
+        now = time.monotonic()
+        with self._lock:
+            ended = self._open.pop()
+        credit = _credit(ended, now)  # outside the lock: it may read the asked actor's
+        with self._lock:
+            _add(self._spent, credit)
+            if self._open:
+                self._open[-1].start = now
 
     def totals(self) -> Spent:
         """Everything spent so far, the open span up to now."""
@@ -77,36 +103,26 @@ class Activity:
         grown = _grown(self.totals(), since)
         return max(grown, key=grown.__getitem__) if grown else None
 
-    @contextlib.contextmanager
-    def _span(self, cause: Cause | Activity) -> Iterator[None]:
-        mark = cause.totals() if isinstance(cause, Activity) else {}
-        now = time.monotonic()
-        with self._lock:
-            if self._open:  # the actor's own work (an actor waits on one thing at a time)
-                interrupted = self._open[-1]
-                _add(self._spent, _credit(interrupted, now))
-                interrupted.start = now
-            self._open.append(_Interval(cause, now, mark))
-        try:
-            yield
-        finally:
-            now = time.monotonic()
-            with self._lock:
-                ended = self._open.pop()
-            credit = _credit(ended, now)  # outside the lock: it may read the asked actor's
-            with self._lock:
-                _add(self._spent, credit)
-                if self._open:
-                    self._open[-1].start = now  # the span it interrupted goes on
+
+def current() -> Activity | None:
+    """The activity of the actor whose thread this is (None outside an actor)."""
+    activity: Activity | None = getattr(_local, "activity", None)
+    return activity
 
 
-def waiting(cause: Cause | Activity) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def waiting(cause: Cause | Activity) -> Iterator[None]:
     """Count the time in this block as spent on ``cause``, in the current actor's activity
     (nothing outside an actor's thread)."""
-    activity: Activity | None = getattr(_local, "activity", None)
+    activity = current()
     if activity is None:
-        return contextlib.nullcontext()
-    return activity._span(cause)
+        yield
+        return
+    activity.begin(cause)
+    try:
+        yield
+    finally:
+        activity.end()
 
 
 def _credit(interval: _Interval, now: float) -> Spent:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import pykka
 import structlog
 
-from actors.activity import DATA_CENTRE, Activity, Cause, Spent, waiting
+from actors.activity import DATA_CENTRE, Activity, Cause, Spent, current, waiting
 from actors.messages import Message
 from broker.codes import Code
 from broker.errors import BrokerError
@@ -78,9 +78,9 @@ class BrokerActor(pykka.ThreadingActor):
         if self._crashed:
             code = self.unavailable_code(message)
             raise ActorUnavailableError(f"{self.name} is restarting", code=code)
+        previous = self.activity.enter(self.time_of(message))
         try:
-            with self.activity.running(self.time_of(message)):
-                return self._dispatch(message)
+            return self._dispatch(message)
         except BrokerError:
             raise
         except Exception as exc:
@@ -91,6 +91,8 @@ class BrokerActor(pykka.ThreadingActor):
             raise ActorUnavailableError(
                 f"{self.name} failed and is being restarted", code=self.unavailable_code(message)
             ) from exc
+        finally:
+            self.activity.leave(previous)
 
     def time_of(self, message: object) -> Cause | None:
         """Whom the time spent on ``message`` counts for, if not this actor (its own)."""
@@ -243,13 +245,18 @@ class Forwarded:
         name, code = self.name, self.code
         if timeout <= 0:
             raise DeadlineError(f"no time left to wait for {name}", code=code)
+        waiter = current()  # the asking actor, if an actor asks: its time goes to this one
+        if waiter is not None:
+            waiter.begin(self.activity)
         try:
-            with waiting(self.activity):
-                return self.future.get(timeout=timeout)
+            return self.future.get(timeout=timeout)
         except pykka.Timeout as exc:
             raise self.late() from exc
         except pykka.ActorDeadError as exc:
             raise ActorUnavailableError(f"{name} is restarting", code=code) from exc
+        finally:
+            if waiter is not None:
+                waiter.end()
 
     def late(self) -> ActorUnavailableError:
         """No answer in time: with the code of what held it up since it was sent.
