@@ -141,6 +141,7 @@ class ReaderActor(BrokerActor):
         self._clock = clock
         self._device_listener = device_listener
         self._absent: str | None = None  # why the device is not there
+        self._looked = False  # whether the device was looked at since this actor started
         self._connections: dict[str, CardConnection] = {}
         self._generations = {slot_name: next(_generations) for slot_name in slots}
         self._present = dict.fromkeys(slots, False)  # what this actor believes
@@ -259,16 +260,20 @@ class ReaderActor(BrokerActor):
             self.log.info("reader.device_absent", reason=exc.detail)
             self._absent = exc.detail
             self._device_listener(exc.detail)
+        self._looked = True
         for slot_name, present in self._present.items():
             if present:
                 self._changed(slot_name, False)
 
     def _came_back(self) -> None:
-        """A look at the device succeeded: it is there."""
+        """A look at the device succeeded: it is there (a restarted reader says so too)."""
         if self._absent is not None:
             self._absent = None
             self.log.info("reader.device_back")
             self._device_listener(None)
+        elif not self._looked:
+            self._device_listener(None)
+        self._looked = True
 
     def _report(self, slot_name: str) -> CardSeen:
         self._present[slot_name] = True
