@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 import pykka
 import structlog
 
+from actors.activity import DATA_CENTRE, Activity, Cause, Spent, current, waiting
 from actors.messages import Message
 from broker.codes import Code
 from broker.errors import BrokerError
@@ -43,18 +44,29 @@ class DeadlineError(BrokerError):
 Handlers = Mapping[type[Message[Any]], Callable[[Any], Any]]
 
 
+@dataclass(frozen=True)
+class Supervised:
+    """What the supervisor gives each actor it starts: its name, what it calls when it
+    crashes, where its time is counted (actors/activity.py)."""
+
+    name: str
+    on_crash: CrashReport
+    activity: Activity
+
+
 class BrokerActor(pykka.ThreadingActor):
     """Dispatches each message to its handler in the actor's table; reports crashes."""
 
     use_daemon_thread = True
     crash_code: Code = Code.PCSC_OTHER  # what a caller sees when this kind of actor crashes
 
-    def __init__(self, name: str, on_crash: CrashReport) -> None:
+    def __init__(self, supervised: Supervised) -> None:
         super().__init__()
-        self.name = name
-        self._on_crash = on_crash
+        self.name = supervised.name
+        self._on_crash = supervised.on_crash
+        self.activity = supervised.activity
         self._crashed = False
-        self.log = structlog.get_logger(f"actors.{type(self).__name__}").bind(actor=name)
+        self.log = structlog.get_logger(f"actors.{type(self).__name__}").bind(actor=self.name)
         self._handlers = self.handlers()
 
     def handlers(self) -> Handlers:
@@ -66,6 +78,7 @@ class BrokerActor(pykka.ThreadingActor):
         if self._crashed:
             code = self.unavailable_code(message)
             raise ActorUnavailableError(f"{self.name} is restarting", code=code)
+        previous = self.activity.enter(self.time_of(message))
         try:
             return self._dispatch(message)
         except BrokerError:
@@ -78,6 +91,12 @@ class BrokerActor(pykka.ThreadingActor):
             raise ActorUnavailableError(
                 f"{self.name} failed and is being restarted", code=self.unavailable_code(message)
             ) from exc
+        finally:
+            self.activity.leave(previous)
+
+    def time_of(self, message: object) -> Cause | None:
+        """Whom the time spent on ``message`` counts for, if not this actor (its own)."""
+        return None
 
     def unavailable_code(self, message: object) -> Code:
         """The code a caller of ``message`` gets while this actor restarts: its kind's."""
@@ -105,18 +124,25 @@ class BrokerActor(pykka.ThreadingActor):
     ) -> None:
         """A told message crashed the actor: report it so it is restarted."""
         if exception_value is not None and not self._crashed:
-            self._crash(exception_value, self.log)
+            self._crash(exception_value, self.log, stopping=True)
 
     def inbox_depth(self) -> int:
         """Messages waiting (for the admin API and metrics)."""
         return _depth(self.actor_inbox)
 
-    def _crash(self, exc: BaseException, log: Any) -> None:
+    def at_dc(self, work: Callable[[], R]) -> R:
+        """A data-centre call: the time it takes is the DC's (a call that waits behind it and
+        runs out of time is answered with the DC's code, not this actor's)."""
+        with waiting(DATA_CENTRE):
+            return work()
+
+    def _crash(self, exc: BaseException, log: Any, *, stopping: bool = False) -> None:
         self._crashed = True
         # The traceback, rendered without locals (broker/logging.py): a PIN in a local
         # variable must not reach the log.
         log.error("actor.crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-        self.stop()  # queued behind what is waiting; those get ActorUnavailableError
+        if not stopping:  # pykka stops an actor whose told message failed by itself
+            self.stop()  # queued behind what is waiting; those get ActorUnavailableError
         self._on_crash(exc)
 
 
@@ -129,9 +155,11 @@ class ActorHandle:
         ref: pykka.ActorRef[Any],
         timeout_code: Code,
         codes: UnavailableCode | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.name = name
         self._ref = ref
+        self._activity = activity or Activity(Cause(timeout_code, name))
         self._lock = threading.Lock()
         self.timeout_code = timeout_code
         self._codes = codes
@@ -147,10 +175,16 @@ class ActorHandle:
         with self._lock:
             return self._ref
 
-    def replace(self, ref: pykka.ActorRef[Any]) -> None:
-        """Point at a restarted actor."""
+    @property
+    def activity(self) -> Activity:
+        """Where the current actor's time goes."""
         with self._lock:
-            self._ref = ref
+            return self._activity
+
+    def replace(self, ref: pykka.ActorRef[Any], activity: Activity) -> None:
+        """Point at a restarted actor (its time is counted afresh)."""
+        with self._lock:
+            self._ref, self._activity = ref, activity
             self.restarts += 1
 
     def ask(self, message: Message[R]) -> R:
@@ -168,7 +202,11 @@ class ActorHandle:
         code = self.code_for(message)
         if message.remaining() <= 0:
             raise DeadlineError(f"no time left to ask {self.name}", code=code)
-        return Forwarded(self.ref.ask(message, block=False), self, code)
+        with self._lock:
+            ref, activity = self._ref, self._activity
+        return Forwarded(
+            ref.ask(message, block=False), self.name, code, activity, activity.totals()
+        )
 
     def tell(self, message: Message[Any]) -> None:
         """Tell; a dead actor's messages are dropped (its replacement starts fresh)."""
@@ -197,20 +235,42 @@ class Forwarded:
     """
 
     future: pykka.Future[Any]
-    handle: ActorHandle
-    code: Code  # what the caller gets if the actor is restarting or late
+    name: str  # the actor asked
+    code: Code  # what the caller gets if the actor is restarting, or late on its own account
+    activity: Activity  # the asked actor's
+    sent: Spent  # what it had spent when the message was sent
 
     def wait(self, timeout: float) -> Any:
         """The answer (perhaps forwarded again); actor trouble as a clear BrokerError."""
-        name, code = self.handle.name, self.code
+        name, code = self.name, self.code
         if timeout <= 0:
             raise DeadlineError(f"no time left to wait for {name}", code=code)
+        waiter = current()  # the asking actor, if an actor asks: its time goes to this one
+        if waiter is not None:
+            waiter.begin(self.activity)
         try:
             return self.future.get(timeout=timeout)
         except pykka.Timeout as exc:
-            raise ActorUnavailableError(f"{name} did not answer in time", code=code) from exc
+            raise self.late() from exc
         except pykka.ActorDeadError as exc:
             raise ActorUnavailableError(f"{name} is restarting", code=code) from exc
+        finally:
+            if waiter is not None:
+                waiter.end()
+
+    def late(self) -> ActorUnavailableError:
+        """No answer in time: with the code of what held it up since it was sent.
+
+        The asked actor's own work keeps its code (a SAM that did not answer is
+        1300); time that went to the data centre, or to a reader the actor
+        waited on, is theirs (1700, 1202): a call queued behind slow DC calls
+        is the DC's.
+        """
+        cause = self.activity.blame(self.sent)
+        text = f"{self.name} did not answer in time"
+        if cause is None or cause == self.activity.own:
+            return ActorUnavailableError(text, code=self.code)
+        return ActorUnavailableError(f"{text}: held up by {cause.what}", code=cause.code)
 
 
 def _depth(inbox: Any) -> int:

@@ -4,7 +4,8 @@ covers. A part of ``StationActor`` (actors/station.py), kept apart to keep each 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors.base import ActorHandle, Forwarded
 from actors.hc import (
@@ -40,6 +41,8 @@ from broker.dc.client import DcClient
 from broker.state import HcType
 from broker.vhc import check_token_format
 
+T = TypeVar("T")
+
 
 class CardFunctions:
     """The HCA and HC functions; the station supplies its actors and its SAM's session."""
@@ -57,6 +60,10 @@ class CardFunctions:
 
     def _session(self, message: Message[Any]) -> str:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # BrokerActor's, after this class in the station's bases
+
+        def at_dc(self, work: Callable[[], T]) -> T: ...
 
     # --- HCA ------------------------------------------------------------------------
 
@@ -137,9 +144,8 @@ class CardFunctions:
         self._hc.ask(message.child(HcPin(action="clear")))
 
     def _do_hc_read_virtual(self, message: Call) -> PatientData:
-        return virtual_patient(
-            self._dc.vhc_read(self._session(message), _token(message.args.token))
-        )
+        session, token = self._session(message), _token(message.args.token)
+        return virtual_patient(self.at_dc(lambda: self._dc.vhc_read(session, token)))
 
     def _do_hc_virtual_export(self, message: Call) -> TransferCode:
         session = self._session(message)
@@ -162,8 +168,7 @@ class CardFunctions:
         view: HcView = self._hc.ask(message.child(GetHc()))
         if view.hc_type is not HcType.PHYSICAL or view.card_id is None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
-        marks = self._dc.hc_marks(self._session(message), view.card_id)
-        self._hc.ask(message.child(HcUpdateMarks(marks=marks)))
+        self._hc.ask(message.child(HcUpdateMarks(session=self._session(message))))
 
     # --- signatures ------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.base import CrashReport, Forwarded, Handlers, StateMovedError
+from actors.base import Forwarded, Handlers, StateMovedError, Supervised
+from actors.departures import Departures
 from actors.holder import RESET, CardHolderActor
 from actors.messages import Message, R
 from actors.reader import CardSeen
@@ -112,9 +113,10 @@ class HcPin(Message[PinStatus]):
 
 @dataclass(frozen=True, kw_only=True)
 class HcUpdateMarks(Message[None]):
-    """Write the DC's marks into a physical card (2 → 0)."""
+    """Fetch the card's marks from the DC (in the SAM's ``session``) and write them into the
+    physical card (2 → 0)."""
 
-    marks: bytes
+    session: str
 
 
 class HcActor(CardHolderActor):
@@ -124,9 +126,14 @@ class HcActor(CardHolderActor):
     crash_code = Code.HC_MODE1_FAILED
 
     def __init__(
-        self, name: str, station: str, board: StateBoard, dc: DcClient, on_crash: CrashReport
+        self,
+        supervised: Supervised,
+        station: str,
+        board: StateBoard,
+        dc: DcClient,
+        departures: Departures,
     ) -> None:
-        super().__init__(name, station, board, on_crash)
+        super().__init__(supervised, station, board, departures)
         self._dc = dc
         self._type = HcType.NONE
         self._status = HcStatus.NONE
@@ -211,19 +218,27 @@ class HcActor(CardHolderActor):
 
     def on_hc_virtual_verify(self, message: HcVirtualVerify) -> None:
         """The DC verifies the token (one of its uses) and binds the card here."""
-        binding = self._dc.vhc_verify(message.session, message.token, message.device_id)
+        binding = self.at_dc(
+            lambda: self._dc.vhc_verify(message.session, message.token, message.device_id)
+        )
         self._take_virtual(binding)
 
     def on_hc_virtual_export(self, message: HcVirtualExport) -> str:
         """The transfer code; the card leaves this device."""
         binding = self._virtual_only()
-        code = self._dc.vhc_export(message.session, binding.vhc_id, message.device_id)
+        code = self.at_dc(
+            lambda: self._dc.vhc_export(message.session, binding.vhc_id, message.device_id)
+        )
         self._log_out(message)
         return code
 
     def on_hc_virtual_import(self, message: HcVirtualImport) -> None:
         """The DC moves the card here."""
-        self._take_virtual(self._dc.vhc_import(message.session, message.code, message.device_id))
+        self._take_virtual(
+            self.at_dc(
+                lambda: self._dc.vhc_import(message.session, message.code, message.device_id)
+            )
+        )
 
     def on_hc_basic_data(self, message: HcBasicData) -> HcBasic | Forwarded:
         """Profile and identity status; a virtual card has no issue date."""
@@ -292,7 +307,9 @@ class HcActor(CardHolderActor):
         if self._virtual is not None:
             raise errors.BrokerError("marks live on physical cards", code=Code.HC_PHYSICAL_ONLY)
         card = self._verified_card()
-        self.converse(message, lambda c: card(c).update_marks(message.marks))
+        card_id = self.card_id or ""
+        marks = self.at_dc_for_card(lambda: self._dc.hc_marks(message.session, card_id))
+        self.converse(message, lambda c: card(c).update_marks(marks))
         self._log_out(message)
 
     # --- helpers -------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from actors.base import CrashReport, Forwarded, Handlers, StateMovedError
+from actors.base import Forwarded, Handlers, StateMovedError, Supervised
+from actors.departures import Departures
 from actors.holder import RESET, CardHolderActor
 from actors.messages import Message
 from actors.reader import CardSeen
@@ -121,9 +122,14 @@ class HcaActor(CardHolderActor):
     crash_code = Code.HPC_MODE1_FAILED
 
     def __init__(
-        self, name: str, station: str, board: StateBoard, dc: DcClient, on_crash: CrashReport
+        self,
+        supervised: Supervised,
+        station: str,
+        board: StateBoard,
+        dc: DcClient,
+        departures: Departures,
     ) -> None:
-        super().__init__(name, station, board, on_crash)
+        super().__init__(supervised, station, board, departures)
         self._dc = dc
         self._type = HcaType.NONE
         self._status = HcaStatus.NONE
@@ -201,9 +207,12 @@ class HcaActor(CardHolderActor):
             certificate = self.converse(message, verify)
         except (errors.WrongPinError, errors.PinBlockedError) as exc:
             raise type(exc)(exc.sw, code=Code.HPC_PIN_FAILED) from exc
-        challenge = self._dc.hca_challenge(message.session)
+        # The card may be pulled while the DC is asked: 1102 then, at once (at_dc_for_card).
+        challenge = self.at_dc_for_card(lambda: self._dc.hca_challenge(message.session))
         signature = self.converse(message, lambda c: HpcSession(c).sign(challenge))
-        holder = self._dc.hca_verify(message.session, certificate, challenge, signature)
+        holder = self.at_dc_for_card(
+            lambda: self._dc.hca_verify(message.session, certificate, challenge, signature)
+        )
         self.log.info("hca.pin_verified", card_id=holder.card_id)
         self._set(self._type, HcaStatus.PIN_VERIFIED)
 
@@ -217,7 +226,7 @@ class HcaActor(CardHolderActor):
 
     def on_hca_mobile_verify(self, message: HcaMobileVerify) -> None:
         """A mobile certificate: the DC checks it for this hospital (1430, 1431)."""
-        self._mobile = self._dc.hca_mobile(message.session, message.assertion)
+        self._mobile = self.at_dc(lambda: self._dc.hca_mobile(message.session, message.assertion))
         self.card_id = self._mobile.card_id
         self._set(HcaType.MOBILE, HcaStatus.PIN_VERIFIED)
 

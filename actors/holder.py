@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded, Handlers
+from actors.base import ActorHandle, BrokerActor, Forwarded, Handlers, Supervised
+from actors.departures import CardLeftError, Departures, HeldCard, unless_departed
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, EndSession, Probe
 from broker.codes import Code
-from broker.errors import BrokerError
+from broker.errors import BrokerError, DeviceAbsentError
 from broker.state import StateBoard
 from broker.transport.base import CardConnection
 
@@ -70,10 +71,13 @@ class CardHolderActor(BrokerActor):
 
     kinds: tuple[str, ...] = ()
 
-    def __init__(self, name: str, station: str, board: StateBoard, on_crash: CrashReport) -> None:
-        super().__init__(name, on_crash)
+    def __init__(
+        self, supervised: Supervised, station: str, board: StateBoard, departures: Departures
+    ) -> None:
+        super().__init__(supervised)
         self.station = station
         self.board = board
+        self._departures = departures
         self.sources: tuple[Source, ...] = ()
         self.source: Source | None = None
         self.generation = 0
@@ -152,6 +156,18 @@ class CardHolderActor(BrokerActor):
         """
         return self._card_source().reader.forward(self._conversation(message, run))
 
+    def at_dc_for_card(self, work: Callable[[], T]) -> T:
+        """A data-centre call on our card's behalf: if the card is pulled meanwhile, 1102 at
+        once (not when the DC answers), and the card is forgotten: nothing half-verified stays."""
+        source = self._card_source()
+        card = HeldCard(source.reader.name, source.slot, self.generation)
+        try:
+            return self.at_dc(lambda: unless_departed(self._departures, card, work))
+        except CardLeftError:
+            self.log.info("holder.card_left_during_dc", slot=source.slot)
+            self._forget()
+            raise
+
     def _card_source(self) -> Source:
         if self.source is None:
             raise BrokerError("no card in the reader", code=Code.NO_CARD)
@@ -162,7 +178,7 @@ class CardHolderActor(BrokerActor):
     ) -> Converse:
         source = self._card_source()
         conversation: Converse = message.child(
-            Converse(slot=source.slot, run=run, generation=self.generation)
+            Converse(slot=source.slot, run=run, generation=self.generation, owner=self.activity.own)
         )
         return conversation
 
@@ -172,6 +188,9 @@ class CardHolderActor(BrokerActor):
                 return
             try:
                 seen: CardSeen = source.reader.ask(message.child(Probe(slot=source.slot)))
+            except DeviceAbsentError as exc:  # a state its reader reports, not a failure
+                self.log.info("holder.reader_absent", slot=source.slot, reason=exc.detail)
+                continue
             except BrokerError as exc:
                 self.log.warning("holder.probe_failed", slot=source.slot, error=str(exc))
                 continue

@@ -1,5 +1,10 @@
 """The transports' insert/remove watchers: started, restarted after a backoff when they die,
-and logged once when they go and once when they come back (not at every retry)."""
+and logged once when they go and once when they come back (not at every retry).
+
+A monitor that cannot start because its device is not there (a serial reader not
+plugged in yet) is not a failure worth a warning: its reader reports the absent
+device (actors/reader.py); the retries go on until it is there.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import structlog
 
 from actors.hardware import Monitor, MonitorSpec
 from actors.restarts import Backoff
+from broker.errors import DeviceAbsentError
 from broker.transport.base import SlotListener
 
 log = structlog.get_logger("actors.monitors")
@@ -19,11 +25,16 @@ class MonitorKeeper:
     """Keeps every monitor running; ``on_back`` runs after a monitor starts again."""
 
     def __init__(
-        self, listener: SlotListener, backoff: Backoff, on_back: Callable[[str], None]
+        self,
+        listener: SlotListener,
+        backoff: Backoff,
+        on_back: Callable[[str], None],
+        on_down: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self._listener = listener
         self._backoff = backoff
         self._on_back = on_back
+        self._on_down = on_down
         self._lock = threading.Lock()
         self._running: dict[str, Monitor] = {}
         self._down: set[str] = set()
@@ -55,10 +66,14 @@ class MonitorKeeper:
         with self._lock:
             first = spec.name not in self._down
             self._down.add(spec.name)
-        if first:
+        if first and isinstance(exc, DeviceAbsentError):
+            log.info("monitor.waiting_for_device", monitor=spec.name, retry_in=delay)
+        elif first:
             log.warning("monitor.down", monitor=spec.name, error=str(exc), retry_in=delay)
         else:
             log.debug("monitor.still_down", monitor=spec.name, error=str(exc), retry_in=delay)
+        if first:
+            self._on_down(spec.name)
         timer = threading.Timer(delay, self._restart, (spec,))
         timer.daemon = True
         timer.start()

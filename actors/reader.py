@@ -5,6 +5,11 @@ A conversation is a function of an open ``CardConnection``, run in the
 actor's thread, so two requests for one card never interleave their APDUs.
 The connection is kept open between conversations: pcscd powers a card off
 soon after its last handle closes, which would drop its authentication.
+
+A reader whose device is not there (a serial reader not plugged in yet, or
+unplugged) is *absent*: a state, not a crash. Its slots count as empty, its
+calls answer 1201, and it is present again as soon as a look at its slots
+succeeds (the device's monitor reopens it: actors/monitors.py).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.base import BrokerActor, CrashReport, Handlers
+from actors.activity import Cause
+from actors.base import BrokerActor, Handlers, Supervised
 from actors.messages import Message
 from broker.cards.identify import CardIdentity, identify
 from broker.codes import Code
-from broker.errors import BrokerError, CardAbsentError
+from broker.errors import BrokerError, CardAbsentError, DeviceAbsentError
 from broker.transport.base import CardConnection, CardSlot, SlotEvent
 
 
@@ -41,12 +47,15 @@ class Converse(Message[Any]):
 
     ``generation`` is the card's arrival the caller knows (``CardSeen``): a card
     since reset — its reader restarted, or it was pulled — is not talked to as if
-    it still held the caller's session.
+    it still held the caller's session. ``owner``: whose card it is (the asking
+    actor's); the conversation's time is theirs, not the reader's (a slow SAM is
+    1300, whichever reader holds it).
     """
 
     slot: str
     run: Callable[[CardConnection], Any]
     generation: int | None = None
+    owner: Cause | None = None
 
 
 class CardResetError(BrokerError):
@@ -109,6 +118,7 @@ class CardSeen:
 
 
 CardSeenListener = Callable[[CardSeen], None]
+DeviceListener = Callable[[str | None], None]  # why the device is absent; None: it is back
 _generations = itertools.count(1)  # process-wide: a restarted reader never reuses a number
 
 
@@ -119,16 +129,19 @@ class ReaderActor(BrokerActor):
 
     def __init__(
         self,
-        name: str,
+        supervised: Supervised,
         slots: dict[str, CardSlot],
-        on_crash: CrashReport,
         listener: CardSeenListener,
         clock: ReaderClock | None = None,
+        device_listener: DeviceListener = lambda _absent: None,
     ) -> None:
-        super().__init__(name, on_crash)
+        super().__init__(supervised)
         self._slots = slots
         self._listener = listener
         self._clock = clock
+        self._device_listener = device_listener
+        self._absent: str | None = None  # why the device is not there
+        self._looked = False  # whether the device was looked at since this actor started
         self._connections: dict[str, CardConnection] = {}
         self._generations = {slot_name: next(_generations) for slot_name in slots}
         self._present = dict.fromkeys(slots, False)  # what this actor believes
@@ -145,10 +158,24 @@ class ReaderActor(BrokerActor):
             SetClock: self.on_set_clock,
         }
 
+    def time_of(self, message: object) -> Cause | None:
+        """A conversation's time is its card owner's."""
+        return message.owner if isinstance(message, Converse) else None
+
     def on_start(self) -> None:
         """Report the cards already present (a restarted reader re-reads its slots)."""
-        for slot_name in self._slots:
-            self.actor_ref.tell(Probe(slot=slot_name))
+        self.actor_ref.tell(Rescan())
+
+    def on_receive(self, message: Any) -> Any:
+        """As every actor; a device found missing makes the reader absent, and a told
+        message that found it so has done its work (absence is a state, not a crash)."""
+        try:
+            return super().on_receive(message)
+        except DeviceAbsentError as exc:
+            self._went_absent(exc)
+            if isinstance(message, (Rescan, SlotChanged)):
+                return None
+            raise
 
     def on_stop(self) -> None:
         """Release every connection."""
@@ -158,6 +185,8 @@ class ReaderActor(BrokerActor):
     def on_converse(self, message: Converse) -> Any:
         """Run a conversation; a card that vanished drops the connection."""
         if message.generation not in (None, self._generations.get(message.slot)):
+            if not self._present.get(message.slot, False):
+                raise CardAbsentError(f"the card left {message.slot}")
             # Without this a card reset under a verified session answers SW 6982.
             raise CardResetError(
                 f"the card in {message.slot} was reset ({self.name} restarted, or the card "
@@ -165,10 +194,12 @@ class ReaderActor(BrokerActor):
             )
         connection = self._connection(message.slot)
         try:
-            return message.run(connection)
+            answer = message.run(connection)
         except CardAbsentError:
             self._drop(message.slot)
             raise
+        self._came_back()
+        return answer
 
     def on_end_session(self, message: EndSession) -> None:
         """Reset the card through its open connection; the next conversation powers it up."""
@@ -187,8 +218,9 @@ class ReaderActor(BrokerActor):
 
     def on_rescan(self, message: Rescan) -> None:
         """Report every slot whose card came or went unseen."""
-        for slot_name, slot in self._slots.items():
-            present = slot.is_card_present()
+        seen = {name: slot.is_card_present() for name, slot in self._slots.items()}
+        self._came_back()
+        for slot_name, present in seen.items():
             if present is not self._present[slot_name]:
                 self._changed(slot_name, present)
 
@@ -204,7 +236,9 @@ class ReaderActor(BrokerActor):
 
     def on_probe(self, message: Probe) -> CardSeen:
         """Identify the card in a slot now (and report it to the listener too)."""
-        if not self._slots[message.slot].is_card_present():
+        present = self._slots[message.slot].is_card_present()
+        self._came_back()
+        if not present:
             return CardSeen(self.name, message.slot, False, self._generations[message.slot])
         return self._report(message.slot)
 
@@ -219,6 +253,27 @@ class ReaderActor(BrokerActor):
         if self._clock is not None:
             self._clock.set_clock(message.roc)
             self.log.info("reader.clock_set", roc=message.roc)
+
+    def _went_absent(self, exc: DeviceAbsentError) -> None:
+        """The device is not there: its cards are gone with it (their actors hear so)."""
+        if self._absent is None:
+            self.log.info("reader.device_absent", reason=exc.detail)
+            self._absent = exc.detail
+            self._device_listener(exc.detail)
+        self._looked = True
+        for slot_name, present in self._present.items():
+            if present:
+                self._changed(slot_name, False)
+
+    def _came_back(self) -> None:
+        """A look at the device succeeded: it is there (a restarted reader says so too)."""
+        if self._absent is not None:
+            self._absent = None
+            self.log.info("reader.device_back")
+            self._device_listener(None)
+        elif not self._looked:
+            self._device_listener(None)
+        self._looked = True
 
     def _report(self, slot_name: str) -> CardSeen:
         self._present[slot_name] = True

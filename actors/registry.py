@@ -13,11 +13,12 @@ from typing import Any
 
 import pykka
 
+from actors.activity import Activity, Cause
 from actors.base import ActorHandle, UnavailableCode
 from actors.names import ActorName, Kind
 from broker.codes import Code
 
-Factory = Callable[[], pykka.ActorRef[Any]]
+Factory = Callable[[Activity], pykka.ActorRef[Any]]  # a new actor, counting its time there
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ActorEntry:
     state: str  # "running" or "restarting"
     restarts: int
     inbox: int  # messages waiting
+    device: str | None = None  # readers: "present", or "absent" (looked for again by itself)
 
 
 class ActorRegistry:
@@ -53,7 +55,8 @@ class ActorRegistry:
         with self._lock:
             self._factories[name] = factory
             self._owners[name] = owner
-            handle = ActorHandle(str(name), factory(), code, codes)
+            activity = Activity(Cause(code, str(name)))
+            handle = ActorHandle(str(name), factory(activity), code, codes, activity)
             self._handles[name] = handle
             self._order.append(name)
         return handle
@@ -85,7 +88,8 @@ class ActorRegistry:
         old = handle.ref
         if old.is_alive():
             old.stop(block=True, timeout=5)
-        handle.replace(self._factories[name]())
+        activity = Activity(Cause(handle.timeout_code, str(name)))
+        handle.replace(self._factories[name](activity), activity)
         return handle
 
     def listing(self) -> list[ActorEntry]:

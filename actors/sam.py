@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from actors.base import ActorHandle, BrokerActor, CrashReport, Handlers
+from actors.base import ActorHandle, BrokerActor, Handlers, Supervised
+from actors.departures import CardLeftError, Departures, HeldCard, unless_departed
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, Probe, SetClock
 from broker import errors
@@ -115,20 +116,21 @@ class SamActor(BrokerActor):
 
     def __init__(
         self,
-        name: str,
+        supervised: Supervised,
         sam_type: SamType,
         reader: ActorHandle,
         slot: str,
         dc: DcClient,
-        on_crash: CrashReport,
         publish: SamPublisher,
+        departures: Departures,
         cell: SamCell | None = None,
     ) -> None:
-        super().__init__(name, on_crash)
+        super().__init__(supervised)
         self.sam_type = sam_type
         self._reader = reader
         self._slot = slot
         self._dc = dc
+        self._departures = departures
         self._publish = publish
         self._cell = cell or SamCell()
         self._status = SamStatus.NONE
@@ -179,7 +181,7 @@ class SamActor(BrokerActor):
         self._require_present(message)
         remote = _RemoteSam(self, message)
         try:
-            session = authenticate_sam(self._dc, remote)
+            session = authenticate_sam(_WatchedDc(self), remote)
         except (errors.ApduError, errors.TransportError) as exc:
             raise errors.BrokerError(str(exc), code=Code.SAM_MODE2_FAILED) from exc
         if self.sam_type is SamType.PHYSICAL:
@@ -196,7 +198,7 @@ class SamActor(BrokerActor):
         self._cell.put(self._view())
         if session is not None:
             try:
-                self._dc.logout(session.token)
+                self.at_dc(lambda: self._dc.logout(session.token))
             except errors.BrokerError as exc:  # the session ends here either way
                 self.log.warning("sam.logout_not_confirmed", error=str(exc))
         if self._status is SamStatus.VERIFIED:
@@ -229,7 +231,9 @@ class SamActor(BrokerActor):
             session.select()
             return run(session)
 
-        converse = Converse(slot=self._slot, run=on_card, generation=self._generation)
+        converse = Converse(
+            slot=self._slot, run=on_card, generation=self._generation, owner=self.activity.own
+        )
         result: T = self._reader.ask(message.child(converse))
         return result
 
@@ -244,6 +248,21 @@ class SamActor(BrokerActor):
             self._identity = self._converse(message, lambda sam: sam.identity())
             self._cell.put(self._view())
         return self._identity
+
+    def _at_dc_for_sam(self, work: Callable[[], T]) -> T:
+        """A DC call in the SAM's authentication: a physical SAM pulled meanwhile ends it at
+        once (1300), and the SAM is gone from the state (nothing half-verified stays)."""
+        if self.sam_type is not SamType.PHYSICAL or self._generation is None:
+            return self.at_dc(work)
+        card = HeldCard(self._reader.name, self._slot, self._generation)
+        try:
+            return self.at_dc(lambda: unless_departed(self._departures, card, work))
+        except CardLeftError as exc:
+            self._identity, self._session = None, None
+            self._set(SamStatus.NONE)
+            raise errors.BrokerError(
+                "the SAM left its slot while the data centre was asked", code=Code.SAM_MODE1_FAILED
+            ) from exc
 
     def _require_present(self, message: Message[Any]) -> None:
         if self._status is SamStatus.NONE:
@@ -295,6 +314,25 @@ class _RemoteSam:
 
     def check_card(self, family: int, card_cryptogram: bytes) -> None:
         self._actor._converse(self._message, lambda sam: sam.check_card(family, card_cryptogram))
+
+
+class _WatchedDc:
+    """The DC's side of SAM authentication, each call through ``_at_dc_for_sam``."""
+
+    def __init__(self, actor: SamActor) -> None:
+        self._actor = actor
+
+    def sam_challenge(self, sam_id: str) -> bytes:
+        dc = self._actor._dc
+        return self._actor._at_dc_for_sam(lambda: dc.sam_challenge(sam_id))
+
+    def sam_authenticate(
+        self, sam_id: str, dc_random: bytes, sam_random: bytes, signature: bytes
+    ) -> DcSession:
+        dc = self._actor._dc
+        return self._actor._at_dc_for_sam(
+            lambda: dc.sam_authenticate(sam_id, dc_random, sam_random, signature)
+        )
 
 
 class _RemoteCard:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.base import ActorHandle, BrokerActor, CrashReport, Forwarded, Handlers
+from actors.base import ActorHandle, BrokerActor, Forwarded, Handlers, Supervised
 from actors.card_functions import CardFunctions
 from actors.hc import (
     GetHc,
@@ -89,7 +89,7 @@ class StationActor(CardFunctions, BrokerActor):
 
     def __init__(
         self,
-        name: str,
+        supervised: Supervised,
         station: str,
         board: StateBoard,
         devices: Devices,
@@ -97,10 +97,9 @@ class StationActor(CardFunctions, BrokerActor):
         hc: ActorHandle,
         dc: DcClient,
         device_id: str,
-        on_crash: CrashReport,
         remember_device: Callable[[str | None], None] = lambda _name: None,
     ) -> None:
-        super().__init__(name, on_crash)
+        super().__init__(supervised)
         self.station = station
         self.board = board
         self._devices = devices
@@ -320,7 +319,7 @@ class StationActor(CardFunctions, BrokerActor):
         binding = self._binding_or_fail()
         if binding.sam_type is SamType.PHYSICAL and binding.clock is not None:
             return ReaderTime(binding.clock.ask(message.child(ReadClock())))
-        return ReaderTime(self._dc.server_time())
+        return ReaderTime(self.at_dc(self._dc.server_time))
 
     # --- SAM ------------------------------------------------------------------------
 

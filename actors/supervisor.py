@@ -7,13 +7,16 @@ kept in actors/registry.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from typing import Any
 
 import pykka
 import structlog
 
-from actors.base import ActorHandle, CrashReport, StateMovedError
+from actors.activity import Activity
+from actors.base import ActorHandle, StateMovedError, Supervised
+from actors.departures import Departures
 from actors.directory import DeviceDirectory
 from actors.hardware import BrokerSettings, Hardware, ReaderSpec
 from actors.hc import HcActor
@@ -62,6 +65,7 @@ class Supervisor:
     ) -> None:
         self.board = board or StateBoard()
         self.registry = ActorRegistry()
+        self.departures = Departures()  # cards leaving, heard before any inbox hears it
         self.devices = DeviceDirectory(stations, hardware, settings, self.registry)
         self.devices.start_cloud_sam = self._start_cloud_sam
         self._stations = stations
@@ -69,11 +73,14 @@ class Supervisor:
         self._dc = dc
         self._settings = settings
         self._backoff = Backoff(policy or RestartPolicy())
-        self._monitors = MonitorKeeper(self._slot_changed, self._backoff, self._monitor_back)
+        self._monitors = MonitorKeeper(
+            self._slot_changed, self._backoff, self._monitor_back, self._monitor_down
+        )
         self._lock = threading.Lock()
         self._slot_readers: dict[str, ActorName] = {}  # slot → its reader actor
         self._sam_slots: dict[tuple[str, str], ActorName] = {}  # (reader actor, slot) → SAM
         self._reconnect: dict[str, str] = {}  # station → device to connect again after a restart
+        self._absent: set[str] = set()  # readers whose device is not there now
         self._stopping = False
 
     @property
@@ -142,8 +149,15 @@ class Supervisor:
         return self.registry.handle(name)
 
     def actors(self) -> list[ActorEntry]:
-        """Every actor: name, state, restarts, inbox depth (the admin API)."""
-        return self.registry.listing()
+        """Every actor: name, state, restarts, inbox depth, a reader's device (the admin API)."""
+        with self._lock:
+            absent = set(self._absent)
+        return [
+            dataclasses.replace(entry, device="absent" if entry.name in absent else "present")
+            if entry.name.startswith(f"{Kind.READER}:")
+            else entry
+            for entry in self.registry.listing()
+        ]
 
     def restart(self, name: str) -> list[str]:
         """Restart one actor, or every actor of a station (``station:<name>`` or its name)."""
@@ -188,9 +202,12 @@ class Supervisor:
             for slot in spec.slots:
                 self._slot_readers[slot] = name
 
-        def factory() -> pykka.ActorRef[Any]:
+        def device(absent: str | None) -> None:
+            self._device_changed(name, absent)
+
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return ReaderActor.start(
-                str(name), spec.slots, self._crash_of(name), self._route, spec.clock
+                self._supervised(name, activity), spec.slots, self._route, spec.clock, device
             )
 
         owner = self.devices.owner_of_reader(spec.name)
@@ -205,15 +222,15 @@ class Supervisor:
         def publish(kind: SamType, status: SamStatus) -> None:
             self._sam_changed(name, kind, status)
 
-        def factory() -> pykka.ActorRef[Any]:
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return SamActor.start(
-                str(name),
+                self._supervised(name, activity),
                 sam_type,
                 reader_handle,
                 slot,
                 self._dc,
-                self._crash_of(name),
                 publish,
+                self.departures,
                 cell,
             )
 
@@ -232,16 +249,24 @@ class Supervisor:
         hca_name, hc_name = ActorName(Kind.HCA, station), ActorName(Kind.HC, station)
         hca = self.registry.register(
             hca_name,
-            lambda: HcaActor.start(
-                str(hca_name), station, self.board, self._dc, self._crash_of(hca_name)
+            lambda activity: HcaActor.start(
+                self._supervised(hca_name, activity),
+                station,
+                self.board,
+                self._dc,
+                self.departures,
             ),
             Code.HPC_MODE1_FAILED,
             station,
         )
         hc = self.registry.register(
             hc_name,
-            lambda: HcActor.start(
-                str(hc_name), station, self.board, self._dc, self._crash_of(hc_name)
+            lambda activity: HcActor.start(
+                self._supervised(hc_name, activity),
+                station,
+                self.board,
+                self._dc,
+                self.departures,
             ),
             Code.HC_MODE1_FAILED,
             station,
@@ -249,9 +274,9 @@ class Supervisor:
         remember = self._settings.remember_device if station == LOCAL else (lambda _n: None)
         name = ActorName(Kind.STATION, station)
 
-        def factory() -> pykka.ActorRef[Any]:
+        def factory(activity: Activity) -> pykka.ActorRef[Any]:
             return StationActor.start(
-                str(name),
+                self._supervised(name, activity),
                 station,
                 self.board,
                 self.devices,
@@ -259,7 +284,6 @@ class Supervisor:
                 hc,
                 self._dc,
                 self._settings.device_id,
-                self._crash_of(name),
                 remember,
             )
 
@@ -269,6 +293,7 @@ class Supervisor:
 
     def _route(self, seen: CardSeen) -> None:
         """A reader's report goes to the SAM of that slot, or to the bound stations' cards."""
+        self.departures.seen(seen)  # a DC wait for a card that left ends now
         reader = seen.reader.removeprefix("reader:")
         card = CardMoved(reader, seen.slot, seen.present, seen.identity.kind, seen.identity.card_id)
         self.board.publish(BoardEvent(None, card))
@@ -291,6 +316,24 @@ class Supervisor:
         if reader is not None:
             self.registry.handle(reader).tell(SlotChanged(event=event))
 
+    def _device_changed(self, reader: ActorName, absent: str | None) -> None:
+        """A reader's device went (``absent`` says why) or came back: its stations show it."""
+        with self._lock:
+            if absent is not None:
+                self._absent.add(str(reader))
+            else:
+                self._absent.discard(str(reader))
+            gone = {ActorName.parse(name).of for name in self._absent}
+        for station in self._stations:
+            if reader.of in station.readers():
+                missing = tuple(r for r in station.readers() if r in gone)
+                self.board.update(station.name, readers_absent=missing)
+
+    def _monitor_down(self, monitor: str) -> None:
+        """A monitor stopped watching: the readers look whether their device is still there."""
+        for name in self.registry.names(Kind.READER):
+            self.registry.handle(name).tell(Rescan())
+
     def _monitor_back(self, monitor: str) -> None:
         """A monitor runs again: the readers compare their slots with what they believed."""
         for name in self.registry.names(Kind.READER):
@@ -299,9 +342,9 @@ class Supervisor:
 
     # --- crashes and restarts -------------------------------------------------------------
 
-    def _crash_of(self, name: ActorName) -> CrashReport:
-        """What the actor ``name`` calls when it crashes."""
-        return lambda exc: self._crashed(name, exc)
+    def _supervised(self, name: ActorName, activity: Activity) -> Supervised:
+        """What the actor ``name`` is started with: it reports its crash bound to its name."""
+        return Supervised(str(name), lambda exc: self._crashed(name, exc), activity)
 
     def _crashed(self, name: ActorName, exc: BaseException) -> None:
         """One-for-one: restart the actor after a backoff; too many restarts degrade its station."""

@@ -15,7 +15,24 @@ DC_CODES = (
     Code.DC_SESSION_EXPIRED,
     Code.DC_UNDEFINED_ERROR,
 )
-CARD_CODES = (Code.NO_CARD, Code.SELECT_FAILED, Code.PCSC_OTHER, Code.READER_FAILED)
+# A serial reader's card whose reader is not plugged in: 1201.
+CARD_CODES = (
+    Code.NO_CARD,
+    Code.SELECT_FAILED,
+    Code.PCSC_OTHER,
+    Code.COMPORT_OPEN_FAILED,
+    Code.READER_FAILED,
+)
+# A call that runs out of time, or meets a restarting actor: the code of what held it up
+# (actors/base.py, Forwarded.late), or of the card it needed.
+LATE_CODES = (
+    Code.PCSC_OTHER,
+    Code.READER_FAILED,
+    Code.SAM_MODE1_FAILED,
+    Code.HPC_MODE1_FAILED,
+    Code.HC_MODE1_FAILED,
+    Code.DC_CONNECTION,
+)
 # A cloud SAM verifies itself with the DC when a function needs it (broker.rules).
 SAM_AUTO_CODES = (
     Code.CONTRACT_EXPIRED,
@@ -116,4 +133,6 @@ def route_codes(route: Route) -> list[int]:
     """Every statusCode a function endpoint may answer, ascending."""
     codes = {Code.OK, Code.INVALID_PARAMETER, *precondition_codes(RULES[route.function])}
     codes.update(FUNCTION_CODES.get(route.function, ()))
+    if route.function is not Function.VERSION:  # answered at once, by no actor
+        codes.update(LATE_CODES)
     return sorted(int(code) for code in codes)

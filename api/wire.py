@@ -73,6 +73,7 @@ def status_json(state: StationState) -> dict[str, Any]:
             "pinVerified": state.hc_pin_verified,
         },
         "pinPadWaiting": state.pin_pad_waiting,
+        "readersAbsent": list(state.readers_absent),
         "degraded": state.degraded,
     }
 

@@ -72,10 +72,17 @@ class PinPadCancelledError(ReaderError):
     """The person at the reader pressed Cancel on the PIN pad."""
 
 
-class PortOpenError(ReaderError):
-    """The serial port could not be opened."""
+class DeviceAbsentError(ReaderError):
+    """The reader is not there: not plugged in yet, or unplugged (its port is closed).
+
+    A state, not a failure: the broker looks for the device again by itself.
+    """
 
     default_code = Code.COMPORT_OPEN_FAILED
+
+
+class PortOpenError(DeviceAbsentError):
+    """The serial port could not be opened."""
 
 
 # --- card status words -----------------------------------------------------

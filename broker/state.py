@@ -84,6 +84,7 @@ class StationState:
     hc_has_pin: bool | None = None
     hc_pin_verified: bool = False
     pin_pad_waiting: bool = False  # the reader's PIN pad waits for the holder to type
+    readers_absent: tuple[str, ...] = ()  # its readers whose device is not there (unplugged)
     degraded: str | None = None  # why, when restarts exceeded their limit
 
 

@@ -25,7 +25,7 @@ from broker.state import StateBoard
 from broker.store import CloudSamStore, SealIdentity
 from broker.transport.base import CardSlot, SlotListener
 from broker.transport.local import LocalSlot
-from broker.transport.pcsc import PcscMonitor, PcscSlot, list_readers
+from broker.transport.pcsc import PcscMonitor, PcscSlot, list_readers, pcscd_reachable
 from broker.transport.serial import SerialReader
 from broker.transport.serial_frames import Slot
 from broker.transport.serial_monitor import SerialMonitor
@@ -290,8 +290,11 @@ def pcsc_hardware(exclude: set[str], closers: Closers) -> tuple[list[ReaderSpec]
     Readers plugged in later are not picked up yet (the supervisor has no slot for them).
     """
     names = [name for name in list_readers() if name not in exclude]
-    if not names:
-        log.warning("pcsc.no_readers", note="pcscd offers no reader (or is not running)")
+    if not names and not pcscd_reachable():
+        # Its monitor warns that pcscd is unreachable, once, and keeps looking.
+        log.info("pcsc.no_readers", note="pcscd is not running")
+    elif not names:
+        log.warning("pcsc.no_readers", note="pcscd offers no reader")
     else:
         log.info("pcsc.readers", readers=names)
     slots = [PcscSlot(name) for name in names]

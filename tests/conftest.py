@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from broker import config
+from broker import logging as broker_logging
 from broker.cards.sam import SamSession
 from broker.errors import TransportError
 from nhi_broker.assembly import RunningBroker, assemble
@@ -71,6 +73,15 @@ def running(tmp_path: Path) -> Iterator[RunningBroker]:
     yield broker
     broker.close()
     pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Every log line of the test, as JSON."""
+    buffer = io.StringIO()
+    broker_logging.configure(stream=buffer, json=True, level="info")
+    yield buffer
+    broker_logging.reset()
 
 
 @pytest.fixture(scope="session")

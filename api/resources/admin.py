@@ -27,6 +27,12 @@ ACTOR: Schema = {
         "state": {"type": "string", "enum": ["running", "restarting"]},
         "restarts": {"type": "integer"},
         "inbox": {"type": "integer", "description": "messages waiting"},
+        "device": {
+            "type": ["string", "null"],
+            "enum": ["present", "absent", None],
+            "description": "readers: whether the device is there; an absent one (not plugged "
+            "in, or unplugged) is looked for again by itself. null: not a reader",
+        },
     },
 }
 TOKEN_ERRORS = {401: "no admin token", 403: "not the admin token"}
@@ -39,7 +45,7 @@ class ActorsResource:
         self._services = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Every actor: name, station, state, restarts, inbox depth."""
+        """Every actor: name, station, state, restarts, inbox depth, a reader's device."""
         actors = self._services.broker.supervisor.actors()
         resp.media = {"actors": [flat_json(actor) for actor in actors]}
 
@@ -73,7 +79,7 @@ DOCS: tuple[PathDoc, ...] = (
     PathDoc(
         "GET",
         f"{PREFIX}/Actors",
-        "every actor: name, station, state, restarts, inbox depth (admin token)",
+        "every actor: name, station, state, restarts, inbox depth, a reader's device (admin token)",
         TAG,
         reply={"actors": {"type": "array", "items": ACTOR}},
         envelope=False,

@@ -12,6 +12,20 @@ from broker.dc.client import DcClient
 from broker.dc.records import DcSession, HcaHolder
 
 
+class SamDc(Protocol):
+    """The DC's side of SAM authentication (a ``DcClient``, or one whose calls are watched)."""
+
+    def sam_challenge(self, sam_id: str) -> bytes:
+        """The DC's random."""
+        ...
+
+    def sam_authenticate(
+        self, sam_id: str, dc_random: bytes, sam_random: bytes, signature: bytes
+    ) -> DcSession:
+        """The SAM's answer → a session and the grant."""
+        ...
+
+
 class SamDcSide(Protocol):
     """The SAM's verbs in DC authentication (a ``SamSession``, or one across actors)."""
 
@@ -32,7 +46,7 @@ class SamDcSide(Protocol):
         ...
 
 
-def authenticate_sam(client: DcClient, sam: SamDcSide) -> DcSession:
+def authenticate_sam(client: SamDc, sam: SamDcSide) -> DcSession:
     """Bring a SAM to its authenticated state (mode 2) with the DC; the DC session.
 
     Never called by the broker on its own for a physical SAM: a SAM locks

@@ -139,6 +139,15 @@ class _Context:
 _shared = _Context()
 
 
+def pcscd_reachable() -> bool:
+    """Whether pcscd answers (it may not run on a host without PC/SC readers)."""
+    try:
+        _shared.get()
+    except TransportError:
+        return False
+    return True
+
+
 def list_readers() -> list[str]:
     """Names of the PC/SC readers; ``[]`` when there are none or pcscd is gone."""
     try:

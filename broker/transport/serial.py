@@ -23,6 +23,7 @@ import structlog
 from broker.errors import (
     BrokerError,
     CardAbsentError,
+    DeviceAbsentError,
     InvalidParameterError,
     PinPadCancelledError,
     PinPadTimeoutError,
@@ -317,7 +318,7 @@ class SerialReader:
 
     def _require_port(self) -> Any:
         if self._port is None:
-            raise ReaderError(f"{self.name} is not open")
+            raise DeviceAbsentError(f"{self.name} is not open (not plugged in, or unplugged)")
         return self._port
 
     def _drop_port(self) -> None:

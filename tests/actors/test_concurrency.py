@@ -123,8 +123,9 @@ def test_a_timed_out_ask_leaves_the_state_telling_the_truth(
     desk2(Function.INITIAL)
     broker.kit.dc.set_faults(latency_ms=1000)
     impatient = Context("impatient", "pytest", "desk2")
-    with pytest.raises(ActorUnavailableError):
+    with pytest.raises(ActorUnavailableError) as late:
         broker.supervisor.call("desk2", Function.SAM_VERIFY, Arguments(), impatient, 0.3)
+    assert late.value.code is Code.DC_CONNECTION  # the time went to the DC, not the SAM
     sam = broker.supervisor.handle("sam:901000000047")
     view = sam.ask(GetSam().within(WAIT))  # waits until the abandoned work has ended
     assert state(broker, "desk2").sam_status is view.status is SamStatus.PRESENT
@@ -149,8 +150,9 @@ def test_a_message_whose_caller_gave_up_is_skipped_not_run(
     )
     pending = station.ref.ask(slow, block=False)  # in the inbox first
     logout = Call(function=Function.HC_LOGOUT, context=Context("gone", "pytest", "desk2"))
-    with pytest.raises(ActorUnavailableError):  # queued behind the slow call, then abandoned
+    with pytest.raises(ActorUnavailableError) as late:  # queued behind the slow call
         station.ask(logout.within(0.2))
+    assert late.value.code is Code.DC_CONNECTION  # which waited on the DC
     assert pending.get(timeout=WAIT).card_id == "900000000711"
     assert state(broker, "desk2").hc_status is HcStatus.VERIFIED  # the logout never ran
 

@@ -3,6 +3,8 @@ cleanly and the next insert works without restarting anything; a dead monitor co
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from broker.apdu import CommandApdu
@@ -91,17 +93,22 @@ def test_a_dead_serial_monitor_is_restarted_and_events_flow_again(
     broker: RunningBroker, local: Call
 ) -> None:
     kit = _kit(broker)
-    heard: list[str] = []
+    restarted = threading.Event()
     broker.board.subscribe(
-        lambda e: heard.append(e.data.actor) if isinstance(e.data, ActorRestarted) else None
+        lambda e: (
+            restarted.set()
+            if isinstance(e.data, ActorRestarted) and e.data.actor == "monitor:serial COM1"
+            else None
+        )
     )
     local(Function.INITIAL, name="COM1")
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.PRESENT)
     reader = broker.serial_readers["COM1"]
     reader.close()  # the monitor's next STATUS fails: it dies, visibly
+    assert restarted.wait(WAIT)
+    _wait(broker, "local", lambda s: s.hc_status is HcStatus.PRESENT)  # seen again
     kit.serial["COM1"].remove(Slot.HC)
     _wait(broker, "local", lambda s: s.hc_status is HcStatus.NONE)
-    assert "monitor:serial COM1" in heard
 
 
 @pytest.mark.parametrize("card_id", ["900000000759"])

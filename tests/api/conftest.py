@@ -14,7 +14,6 @@ import pytest
 
 from api.services import ApiServices
 from broker import config
-from broker import logging as broker_logging
 from nhi_broker.assembly import RunningBroker
 from nhi_broker.serve import RunningServer, start
 from nhi_broker.webapp import broker_app
@@ -42,15 +41,6 @@ def call(
     assert result.status_code == 200, result.text
     payload: dict[str, Any] = result.json
     return payload
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Every log line of the test, as JSON."""
-    buffer = io.StringIO()
-    broker_logging.configure(stream=buffer, json=True, level="info")
-    yield buffer
-    broker_logging.reset()
 
 
 @pytest.fixture

@@ -82,8 +82,10 @@ def test_actors_are_listed_with_state_restarts_and_inbox(
         "state": "running",
         "restarts": 0,
         "inbox": 0,
+        "device": None,  # not a reader
     }
     assert by_name["sam:COM1"]["station"] is None
+    assert by_name["reader:COM1"]["device"] == "present"
 
 
 def test_one_actor_is_restarted(admin: falcon.testing.TestClient) -> None:

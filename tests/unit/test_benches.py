@@ -35,6 +35,7 @@ FIGURES = {
     "bench_hotplug": [
         r"in-process reader +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
         r"serial reader \(pty\) +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
+        r"HPC pulled at the DC +p50 +[\d.]+ ms +p99 +[\d.]+ ms",
     ],
     "bench_http": [
         r"\(a\) skipped with --quick \(it needs pcscd",
