@@ -102,9 +102,11 @@ class Supervisor:
             self._start_station(station)
         for monitor in self._hardware.monitors:
             self._monitors.start(monitor)
-        report = self._crash_of(PULSE)
         self.registry.register(
-            PULSE, lambda: PulseActor.start(str(PULSE), report), Code.PCSC_OTHER, None
+            PULSE,
+            lambda activity: PulseActor.start(self._supervised(PULSE, activity)),
+            Code.PCSC_OTHER,
+            None,
         )
         log.info("supervisor.started", actors=len(self.registry.names()))
 

@@ -41,13 +41,13 @@ class WedgedActor(pykka.ThreadingActor):
 def wedged_pulse(broker: RunningBroker) -> Iterator[None]:
     """The supervisor's pulse actor replaced by one that does not answer, until the end."""
     handle = broker.supervisor.handle(PULSE)
-    working, release = handle.ref, threading.Event()
-    handle.replace(WedgedActor.start(release))
+    working, activity, release = handle.ref, handle.activity, threading.Event()
+    handle.replace(WedgedActor.start(release), activity)
     try:
         yield
     finally:
         release.set()
-        handle.replace(working)
+        handle.replace(working, activity)
 
 
 def test_the_check_answers_once_an_actor_answered(client: falcon.testing.TestClient) -> None:
