@@ -8,16 +8,16 @@ one waitress server, with its own threads, per kind of work.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import resource
 import shutil
 import socket
 import ssl
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from broker.atomic import write_atomic
-from nhi_https.haproxy import Limits, Pool, render
+from nhi_https.haproxy import ERROR_PAGES, REFUSING, Limits, Pool, error_page, render
 from nhi_https.server import Address, HttpServer, WsgiApp, url_of
 from nhi_https.terminator import Terminator, haproxy_executable
 
@@ -28,7 +28,7 @@ MAXCONN_CAP = 4096
 FDS_RESERVED = 64  # HAProxy's own: listener, pipes, logs, the pools' sockets
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PoolSpec:
     """A pool's name, threads, server timeout (s) and the paths it serves."""
 
@@ -37,6 +37,7 @@ class PoolSpec:
     timeout: float
     paths: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    reserved: bool = False  # served also when connections are crowded (Limits.quick_only)
 
 
 def open_files_limit() -> int:
@@ -51,10 +52,10 @@ def open_files_limit() -> int:
 def maxconn_for(files: int) -> int:
     """Connections HAProxy may hold: each takes a client and a server socket.
 
-    Beyond it HAProxy leaves connections in the kernel's backlog and accepts
-    them once others close, so a flood delays callers but never deafens the port.
+    Beyond it HAProxy closes a new connection as soon as it accepts it; it keeps
+    ``REFUSING`` more for that, so a flood never deafens the port.
     """
-    return max(16, min(MAXCONN_CAP, (files - FDS_RESERVED) // 2))
+    return max(16, min(MAXCONN_CAP, (files - FDS_RESERVED) // 2 - REFUSING))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -93,13 +94,18 @@ def socket_dir(run_dir: Path) -> Path:
 
 def wire(specs: tuple[PoolSpec, ...], sockets: Path) -> tuple[Pool, ...]:
     """Each pool with its socket path (a stale socket of a killed broker removed)."""
-    pools = tuple(
-        Pool(s.name, sockets / f"{s.name}.sock", s.threads, s.timeout, s.paths, s.prefixes)
-        for s in specs
-    )
+    pools = tuple(Pool(socket=sockets / f"{s.name}.sock", **dataclasses.asdict(s)) for s in specs)
     for pool in pools:
         pool.socket.unlink(missing_ok=True)
     return pools
+
+
+def write_error_pages(directory: Path) -> Path:
+    """HAProxy's own error answers, one ``<status>.http`` file each, in ``directory``."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for status in ERROR_PAGES:
+        write_atomic(directory / f"{status}.http", error_page(status))
+    return directory
 
 
 def write_pem(path: Path, cert: Path, key: Path) -> Path:
@@ -142,7 +148,8 @@ class HttpsServer:
         ]
         pem = write_pem(run_dir / "tls.pem", cert, key)
         config = run_dir / "haproxy.cfg"
-        text = render(self._listener.fileno(), pem, self.limits, wired) + "\n"
+        errors = write_error_pages(run_dir / "errors")
+        text = render(self._listener.fileno(), pem, self.limits, wired, errors) + "\n"
         write_atomic(config, text.encode())
         self.terminator = Terminator(executable, config, self._listener)
         self._stopped = False

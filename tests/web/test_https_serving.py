@@ -5,10 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 import structlog
 
 from nhi_https.certificates import ensure_certificate
-from nhi_https.haproxy import Limits
+from nhi_https.haproxy import HEADER_LIMIT, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
 
@@ -34,10 +36,12 @@ class Hold:
 
     def __init__(self) -> None:
         self.entered = threading.Event()
+        self.arrived = threading.Semaphore(0)  # one per request that reached the app
         self.release = threading.Event()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.entered.set()
+        self.arrived.release()
         self.release.wait(WAIT)
         resp.media = {"held": True}
 
@@ -81,7 +85,10 @@ def serve(
         cert=cert[0],
         key=cert[1],
         run_dir=tmp_path / "serve",
-        pools=(PoolSpec("calls", 2, 30.0), PoolSpec("quick", 2, 10.0, paths=("/whoami",))),
+        pools=(
+            PoolSpec("calls", 2, 30.0),
+            PoolSpec("quick", 2, 10.0, paths=("/whoami",), reserved=True),
+        ),
         limits=limits,
     )
     server.start()
@@ -153,17 +160,39 @@ def test_slow_and_silent_clients_do_not_keep_a_new_connection_waiting(
             sock.close()
 
 
-def test_a_flood_past_the_connection_limit_leaves_the_port_answering_once_it_ends(
+def test_a_flood_past_the_connection_limit_is_refused_at_once_and_the_port_answers_after_it(
     tmp_path: Path, cert: tuple[Path, Path], hold: Hold
 ) -> None:
     server = serve(tmp_path, cert, hold, Limits(maxconn=16))
     try:
-        flood = [socket.create_connection(server.address, timeout=WAIT) for _ in range(64)]
+        flood = [socket.socket() for _ in range(64)]
+        for sock in flood:  # connections that say nothing, as a port scan or a stuck client
+            sock.setblocking(False)
+            sock.connect_ex(server.address)
+        assert len(closed_by_server(flood, 48)) == 48  # HAProxy holds 16, refuses the rest
         for sock in flood:
             sock.close()
         assert get(server.address, cert, "/whoami")[0] == 200
     finally:
         server.stop(1.0)
+
+
+def closed_by_server(socks: list[socket.socket], wanted: int) -> set[socket.socket]:
+    """The sockets the server closed, once ``wanted`` are (or WAIT has passed)."""
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + WAIT
+    while len(closed) < wanted and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([s for s in socks if s not in closed], [], [], left)
+        closed.update(s for s in readable if not peek(s))
+    return closed
+
+
+def peek(sock: socket.socket) -> bytes:
+    """What a readable socket holds: nothing once the server closed (or reset) it."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, ConnectionError):
+        return b""
 
 
 def test_a_slow_call_leaves_the_quick_pool_free(
@@ -243,8 +272,8 @@ def test_a_stop_lets_the_request_in_flight_finish(
         get(server.address, cert, "/whoami")
 
 
-def test_maxconn_leaves_room_for_both_sockets_of_each_connection() -> None:
-    assert maxconn_for(1024) == 480
+def test_maxconn_leaves_room_for_both_sockets_of_each_connection_and_for_refusing() -> None:
+    assert maxconn_for(1024) == 464  # (1,024 - 64) / 2 sockets, less 16 to refuse with
     assert maxconn_for(1 << 20) == 4096
 
 
@@ -260,3 +289,92 @@ def test_a_request_on_a_pool_socket_without_a_client_address_is_refused(
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"no client address" in answer
+
+
+def answer(conn: ssl.SSLSocket, request: bytes) -> bytes:
+    """Everything the server sends back until it closes the connection."""
+    conn.sendall(request)
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
+
+
+def json_body(response: bytes) -> dict[str, object]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-type: application/json" in head.lower()
+    parsed: dict[str, object] = json.loads(body)
+    return parsed
+
+
+def test_header_fields_over_the_limit_are_refused_with_431_in_the_apis_json(
+    server: HttpsServer, cert: tuple[Path, Path]
+) -> None:
+    big = b"X-Big: " + b"a" * (HEADER_LIMIT + 1) + b"\r\n"
+    with tls_socket(server.address, cert) as conn:
+        response = answer(conn, b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n" + big + b"\r\n")
+    assert response.startswith(b"HTTP/1.1 431 ")
+    body = json_body(response)
+    assert body["title"] == "431 Request Header Fields Too Large"
+
+
+def test_a_request_haproxy_gives_up_on_is_answered_in_the_apis_json(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=64, queue=0.3))
+    held = [threading.Thread(target=get, args=(server.address, cert, "/hold")) for _ in range(2)]
+    try:
+        for thread in held:  # both of the calls pool's threads
+            thread.start()
+        assert all(hold.arrived.acquire(timeout=WAIT) for _ in held)
+        with tls_socket(server.address, cert) as conn:  # waits in the queue, then gives up
+            response = answer(conn, b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    finally:
+        hold.release.set()
+        for thread in held:
+            thread.join(WAIT)
+        server.stop(1.0)
+    assert response.startswith(b"HTTP/1.1 503 ")
+    assert json_body(response) == {
+        "title": "503 Service Unavailable",
+        "description": "the API server is busy or stopping: try again",
+    }
+
+
+def test_crowded_connections_leave_the_reserved_paths_served_and_refuse_the_rest_at_once(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        server = serve(tmp_path, cert, hold, Limits(maxconn=16, quick_only=4))
+        crowd = [tls_socket(server.address, cert) for _ in range(4)]  # TLS done, then nothing
+        try:
+            refused = []
+            for _ in range(3):
+                with tls_socket(server.address, cert) as conn:
+                    refused.append(answer(conn, b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            status, _ = get(server.address, cert, "/whoami")
+        finally:
+            for sock in crowd:
+                sock.close()
+            server.stop(1.0)
+    assert status == 200
+    assert not hold.entered.is_set()  # refused before reaching the app
+    assert all(r.startswith(b"HTTP/1.1 503 ") for r in refused)
+    assert "only the quick paths" in str(json_body(refused[0])["description"])
+    assert [e["limit"] for e in logs if e["event"] == "tls.request"] == ["connections"] * 3
+    [reached] = [e for e in logs if e["event"] == "tls.limit_reached"]
+    assert (reached["limit"], reached["connections"]) == ("connections", 5)
+
+
+def test_a_connection_beyond_maxconn_is_closed_at_once_not_left_waiting(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=8))
+    held = [tls_socket(server.address, cert) for _ in range(8)]
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_socket(server.address, cert)  # WAIT bounds a wait in the backlog: a failure
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop(1.0)
