@@ -5,12 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import select
 import signal
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from nhi_https.certificates import ensure_certificate
 from nhi_https.haproxy import HEADER_LIMIT, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
+from tests.flood import closed_by_server, once_refusals_end, silent_flood
 
 WAIT = 10.0
 
@@ -165,34 +164,14 @@ def test_a_flood_past_the_connection_limit_is_refused_at_once_and_the_port_answe
 ) -> None:
     server = serve(tmp_path, cert, hold, Limits(maxconn=16))
     try:
-        flood = [socket.socket() for _ in range(64)]
-        for sock in flood:  # connections that say nothing, as a port scan or a stuck client
-            sock.setblocking(False)
-            sock.connect_ex(server.address)
-        assert len(closed_by_server(flood, 48)) == 48  # HAProxy holds 16, refuses the rest
+        flood = silent_flood(server.address, 64)  # as a port scan or a stuck client sends
+        assert closed_by_server(flood, 48, within=WAIT) == 48  # 16 held, the rest refused
         for sock in flood:
             sock.close()
-        assert get(server.address, cert, "/whoami")[0] == 200
+        answer = once_refusals_end(lambda: get(server.address, cert, "/whoami"), within=WAIT)
+        assert answer[0] == 200
     finally:
         server.stop(1.0)
-
-
-def closed_by_server(socks: list[socket.socket], wanted: int) -> set[socket.socket]:
-    """The sockets the server closed, once ``wanted`` are (or WAIT has passed)."""
-    closed: set[socket.socket] = set()
-    deadline = time.monotonic() + WAIT
-    while len(closed) < wanted and (left := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([s for s in socks if s not in closed], [], [], left)
-        closed.update(s for s in readable if not peek(s))
-    return closed
-
-
-def peek(sock: socket.socket) -> bytes:
-    """What a readable socket holds: nothing once the server closed (or reset) it."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK)
-    except (BlockingIOError, ConnectionError):
-        return b""
 
 
 def test_a_slow_call_leaves_the_quick_pool_free(
