@@ -17,9 +17,10 @@ import pytest
 import structlog
 
 from nhi_https.certificates import ensure_certificate
-from nhi_https.haproxy import HEADER_LIMIT, Limits
+from nhi_https.haproxy import HEADER_LIMIT, NO_LIMIT, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
+from nhi_https.terminator import LimitWatch, route_line
 from tests.flood import closed_by_server, once_refusals_end, silent_flood
 
 WAIT = 10.0
@@ -357,3 +358,18 @@ def test_a_connection_beyond_maxconn_is_closed_at_once_not_left_waiting(
         for sock in held:
             sock.close()
         server.stop(1.0)
+
+
+def test_a_flood_of_refusals_is_told_once_and_again_after_a_quiet_minute() -> None:
+    now = [0.0]
+    watch = LimitWatch(clock=lambda: now[0])
+    line = json.dumps({"status": 503, "connections": 61, "limit": "connections"})
+    with structlog.testing.capture_logs() as logs:
+        for at in (0.0, 30.0, 89.0, 150.0):  # 59 s apart, then 61 s: a second flood
+            now[0] = at
+            route_line("stdout", line, watch)
+        route_line("stdout", json.dumps({"status": 408, "limit": NO_LIMIT}), watch)
+    told = [e for e in logs if e["event"] == "tls.limit_reached"]
+    assert [(e["limit"], e["connections"]) for e in told] == [("connections", 61)] * 2
+    requests = [e for e in logs if e["event"] == "tls.request"]
+    assert [e.get("limit") for e in requests] == ["connections"] * 4 + [None]
