@@ -9,9 +9,9 @@ console's files and the event streams need. The client's address travels in
 client sent.
 
 A flood meets two limits, both derived from the open-file limit (https.py):
-beyond ``quick_only`` connections only the reserved pools' paths (Status
+beyond ``Limits.served`` connections only the reserved pools' paths (Status
 among them) are served and any other request is refused at once with a 503,
-logged; beyond ``maxconn`` a new connection is closed as soon as it is
+logged; beyond ``Limits.held`` a new connection is closed as soon as it is
 accepted, instead of waiting in the kernel's backlog behind the flood.
 HAProxy's own error answers are the API's JSON (``error_page``).
 """
@@ -38,16 +38,17 @@ LOG_FORMAT = (
     '"termination":"%ts","ms_total":%Ta,"ms_queue":%Tw,"connections":%fc,'
     '"limit":"%[var(txn.limit)]","request":%{+Q,+E}r}'
 )
-NO_LIMIT = "-"  # the log's ``limit`` when no limit refused the request
 # A request body up to the API's 64 KiB limit fits whole in one buffer, so
 # ``http-buffer-request`` holds it until complete: a slow body never reaches waitress.
 BUFFER_SIZE = 72 * 1024
 # Header fields beyond this are refused with 431. A header block that does not fit the
 # buffer at all is refused earlier, by HAProxy's HTTP parser, with its own HTML 400.
 HEADER_LIMIT = 32 * 1024
-# Connections HAProxy may hold beyond ``maxconn``: room to accept and close the excess at
-# once, so a flood never fills the kernel's backlog ahead of a new caller.
-REFUSING = 16
+# Of ``maxconn``, the connections kept to accept and close a new one beyond ``Limits.held``
+# at once: a flood never fills the kernel's backlog ahead of a new caller.
+SPARE = 16
+# The error pages' directory, beside the configuration (``default-path config``).
+ERRORS = "errors"
 # The answers HAProxy makes itself, as ``errorfile``s in the API's JSON. HAProxy 2.6's
 # HTTP parser (a malformed or oversized header block, a header timeout) sends its
 # built-in pages whatever the files say; every later stage uses these.
@@ -79,8 +80,8 @@ class Pool:
 class Limits:
     """Timeouts (seconds) and connection limits of the public side."""
 
-    maxconn: int  # connections held; a new one beyond is closed as soon as accepted
-    quick_only: int | None = None  # beyond: reserved pools only (default: 3/4 of maxconn)
+    maxconn: int  # HAProxy's; beyond ``held`` a new connection is closed as soon as accepted
+    quick_only: int | None = None  # beyond: reserved pools only (default: 3/4 of ``held``)
     request: float = 10.0  # the whole header block (and the buffered body) of one request
     keep_alive: float = 10.0  # an idle keep-alive connection between requests
     client: float = 30.0  # a client that neither sends nor reads
@@ -88,9 +89,14 @@ class Limits:
     drain: float = 30.0  # SIGUSR1 (soft stop) to exit, whatever is still in flight
 
     @property
+    def held(self) -> int:
+        """Connections held: ``maxconn`` less its spare (see ``SPARE``)."""
+        return self.maxconn - min(SPARE, self.maxconn // 8)
+
+    @property
     def served(self) -> int:
         """Connections beyond which only the reserved pools' paths are served."""
-        return self.quick_only if self.quick_only is not None else self.maxconn * 3 // 4
+        return self.quick_only if self.quick_only is not None else self.held * 3 // 4
 
 
 def _seconds(value: float) -> str:
@@ -120,10 +126,11 @@ def _global(limits: Limits) -> list[str]:
     return [
         "global",
         "    log stdout format raw local0 info",
-        f"    maxconn {limits.maxconn + REFUSING}",
+        f"    maxconn {limits.maxconn}",
         f"    hard-stop-after {_seconds(limits.drain)}",
         f"    tune.bufsize {BUFFER_SIZE}",
         "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+        "    default-path config",  # the error pages' relative paths
         "",
         "defaults",
         "    mode http",
@@ -150,14 +157,6 @@ def _global(limits: Limits) -> list[str]:
     ]
 
 
-def _paths(pool: Pool) -> str:
-    """The ACL condition of the paths ``pool`` serves."""
-    conditions = [f"{{ path {' '.join(pool.paths)} }}"] if pool.paths else []
-    if pool.prefixes:
-        conditions.append(f"{{ path_beg {' '.join(pool.prefixes)} }}")
-    return " || ".join(conditions)
-
-
 def _reserved(pools: tuple[Pool, ...]) -> list[str]:
     """The ``reserved`` ACL: the paths of the pools still served when connections crowd."""
     lines: list[str] = []
@@ -167,14 +166,14 @@ def _reserved(pools: tuple[Pool, ...]) -> list[str]:
     return lines
 
 
-def _guards(limits: Limits, pools: tuple[Pool, ...], errors: Path) -> list[str]:
+def _guards(limits: Limits, pools: tuple[Pool, ...]) -> list[str]:
     """The limits of the public side, and HAProxy's own answers as the API's JSON."""
     reserved = _reserved(pools)
     crowded = f"{{ fe_conn gt {limits.served} }}" + (" !reserved" if reserved else "")
     too_large = _json(431, f"the header fields are over {HEADER_LIMIT // 1024} KiB")
     return [
-        f"tcp-request connection reject if {{ fe_conn gt {limits.maxconn} }}",
-        *(f"errorfile {status} {errors / f'{status}.http'}" for status in ERROR_PAGES),
+        f"tcp-request connection reject if {{ fe_conn gt {limits.held} }}",
+        *(f"errorfile {status} {ERRORS}/{status}.http" for status in ERROR_PAGES),
         *reserved,
         "http-request deny status 431 content-type application/json "
         f"string '{too_large}' hdr Connection close if {{ req.hdrs,length gt {HEADER_LIMIT} }}",
@@ -184,18 +183,20 @@ def _guards(limits: Limits, pools: tuple[Pool, ...], errors: Path) -> list[str]:
     ]
 
 
-def _frontend(
-    listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...], errors: Path
-) -> list[str]:
+def _frontend(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...]) -> list[str]:
     lines = [
         "frontend https",
         f"    bind fd@{listen_fd} ssl crt {pem} alpn http/1.1",
-        f"    maxconn {limits.maxconn + REFUSING}",
-        *(f"    {line}" for line in _guards(limits, pools, errors)),
+        f"    maxconn {limits.maxconn}",
+        *(f"    {line}" for line in _guards(limits, pools)),
         *(f"    http-request del-header {name}" for name in FORWARDING_HEADERS),
         "    http-request set-header X-Forwarded-Proto https",
     ]
-    lines += [f"    use_backend {pool.name} if {_paths(pool)}" for pool in pools[1:]]
+    for pool in pools[1:]:
+        conditions = [f"{{ path {' '.join(pool.paths)} }}"] if pool.paths else []
+        if pool.prefixes:
+            conditions.append(f"{{ path_beg {' '.join(pool.prefixes)} }}")
+        lines.append(f"    use_backend {pool.name} if {' || '.join(conditions)}")
     lines += [f"    default_backend {pools[0].name}", ""]
     return lines
 
@@ -210,12 +211,9 @@ def _backend(pool: Pool) -> list[str]:
     ]
 
 
-def render(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...], errors: Path) -> str:
-    """The whole configuration; the first pool takes every path no other pool names.
-
-    ``errors`` is the directory of the ``error_page`` files (``<status>.http``).
-    """
-    lines = _global(limits) + _frontend(listen_fd, pem, limits, pools, errors)
+def render(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...]) -> str:
+    """The whole configuration; the first pool takes every path no other pool names."""
+    lines = _global(limits) + _frontend(listen_fd, pem, limits, pools)
     for pool in pools:
         lines += _backend(pool)
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from broker.atomic import write_atomic
-from nhi_https.haproxy import ERROR_PAGES, REFUSING, Limits, Pool, error_page, render
+from nhi_https.haproxy import ERROR_PAGES, ERRORS, Limits, Pool, error_page, render
 from nhi_https.server import Address, HttpServer, WsgiApp, url_of
 from nhi_https.terminator import Terminator, haproxy_executable
 
@@ -52,10 +52,10 @@ def open_files_limit() -> int:
 def maxconn_for(files: int) -> int:
     """Connections HAProxy may hold: each takes a client and a server socket.
 
-    Beyond it HAProxy closes a new connection as soon as it accepts it; it keeps
-    ``REFUSING`` more for that, so a flood never deafens the port.
+    Near it HAProxy closes a new connection as soon as it accepts it
+    (``Limits.held``), so a flood never deafens the port.
     """
-    return max(16, min(MAXCONN_CAP, (files - FDS_RESERVED) // 2 - REFUSING))
+    return max(16, min(MAXCONN_CAP, (files - FDS_RESERVED) // 2))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -100,12 +100,11 @@ def wire(specs: tuple[PoolSpec, ...], sockets: Path) -> tuple[Pool, ...]:
     return pools
 
 
-def write_error_pages(directory: Path) -> Path:
+def write_error_pages(directory: Path) -> None:
     """HAProxy's own error answers, one ``<status>.http`` file each, in ``directory``."""
     directory.mkdir(mode=0o700, exist_ok=True)
     for status in ERROR_PAGES:
         write_atomic(directory / f"{status}.http", error_page(status))
-    return directory
 
 
 def write_pem(path: Path, cert: Path, key: Path) -> Path:
@@ -146,10 +145,10 @@ class HttpsServer:
             HttpServer(app, unix_socket=p.socket, threads=p.threads, name=f"waitress-{p.name}")
             for p in wired
         ]
+        write_error_pages(run_dir / ERRORS)  # beside the configuration
         pem = write_pem(run_dir / "tls.pem", cert, key)
         config = run_dir / "haproxy.cfg"
-        errors = write_error_pages(run_dir / "errors")
-        text = render(self._listener.fileno(), pem, self.limits, wired, errors) + "\n"
+        text = render(self._listener.fileno(), pem, self.limits, wired) + "\n"
         write_atomic(config, text.encode())
         self.terminator = Terminator(executable, config, self._listener)
         self._stopped = False

@@ -23,16 +23,15 @@ from typing import IO, Any
 
 import structlog
 
-from nhi_https.haproxy import NO_LIMIT
-
 log = structlog.get_logger("web.terminator")
 
 SEARCH = ("/usr/sbin", "/usr/local/sbin")  # Debian puts haproxy outside a user's PATH
 FIRST_BACKOFF, MAX_BACKOFF = 0.1, 5.0  # seconds before a restart, doubling
 STEADY = 10.0  # seconds up after which a death counts as a first one again
+QUIET = 60.0  # seconds without a refusal by a limit after which the next one is told again
+NO_LIMIT = "-"  # the log's ``limit`` (an unset HAProxy variable): no limit refused it
 ROUTINE = "stopped (cumulated conns"  # a warning per proxy at every stop: nothing is wrong
 LEVELS = {"ALERT": "error", "WARNING": "warning", "NOTICE": "info"}
-QUIET = 60.0  # seconds without a refusal after which the next one is told again
 
 
 class TerminatorError(OSError):

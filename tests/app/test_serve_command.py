@@ -222,7 +222,7 @@ def test_a_flood_past_its_open_file_limit_is_refused_at_once_and_the_broker_answ
 
 
 def test_status_answers_while_a_flood_of_calls_holds_the_connections(tmp_path: Path) -> None:
-    served = serving(tmp_path, files=256)  # 80 connections; beyond 60 only the quick paths
+    served = serving(tmp_path, files=256)  # 84 connections held; beyond 63 only quick paths
     broker = next(served)
     trusted = ssl.create_default_context(cafile=str(broker.data_dir / "tls" / "ca.crt"))
     flood: list[http.client.HTTPSConnection] = []
@@ -233,8 +233,8 @@ def test_status_answers_while_a_flood_of_calls_holds_the_connections(tmp_path: P
             connection.request("GET", "/api/flood")
             statuses.append(connection.getresponse().status)
             flood.append(connection)
-        assert statuses == [404] * 60 + [503] * 40  # refused at once beyond 60 connections
-        assert get_status(broker.url, trusted)["statusCode"] == 0  # on a 61st connection
+        assert statuses == [404] * 63 + [503] * 37  # refused at once beyond 63 connections
+        assert get_status(broker.url, trusted)["statusCode"] == 0  # on a 64th connection
         broker.process.send_signal(signal.SIGTERM)
         remaining, _ = broker.process.communicate(timeout=60)
     finally:
@@ -243,9 +243,9 @@ def test_status_answers_while_a_flood_of_calls_holds_the_connections(tmp_path: P
         served.close()
     events = [as_json(line) for line in remaining.splitlines()]
     refused = [e for e in events if e.get("event") == "tls.request" and e.get("limit")]
-    assert [(e["status"], e["backend"]) for e in refused] == [(503, "https")] * 40  # no pool
+    assert [(e["status"], e["backend"]) for e in refused] == [(503, "https")] * 37  # no pool
     [reached] = [e for e in events if e.get("event") == "tls.limit_reached"]
-    assert (reached["limit"], reached["connections"]) == ("connections", 61)
+    assert (reached["limit"], reached["connections"]) == ("connections", 64)
 
 
 def https_to(url: str, context: ssl.SSLContext) -> http.client.HTTPSConnection:
