@@ -103,25 +103,6 @@ def _seconds(value: float) -> str:
     return f"{max(1, round(value * 1000))}ms"
 
 
-def _json(status: int, description: str) -> str:
-    """The body of an HTTP error as ``api.app.json_error`` writes it."""
-    title = f"{status} {http.HTTPStatus(status).phrase}"
-    return json.dumps({"title": title, "description": description}, separators=(",", ":"))
-
-
-def error_page(status: int) -> bytes:
-    """The whole response HAProxy sends for an error it makes itself (an ``errorfile``)."""
-    body = (_json(status, ERROR_PAGES[status]) + "\n").encode()
-    head = (
-        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 def _global(limits: Limits) -> list[str]:
     return [
         "global",
@@ -154,32 +135,6 @@ def _global(limits: Limits) -> list[str]:
         "    timeout connect 2s",
         f"    timeout queue {_seconds(limits.queue)}",
         "",
-    ]
-
-
-def _reserved(pools: tuple[Pool, ...]) -> list[str]:
-    """The ``reserved`` ACL: the paths of the pools still served when connections crowd."""
-    lines: list[str] = []
-    for pool in (p for p in pools if p.reserved):
-        lines += [f"acl reserved path {' '.join(pool.paths)}"] if pool.paths else []
-        lines += [f"acl reserved path_beg {' '.join(pool.prefixes)}"] if pool.prefixes else []
-    return lines
-
-
-def _guards(limits: Limits, pools: tuple[Pool, ...]) -> list[str]:
-    """The limits of the public side, and HAProxy's own answers as the API's JSON."""
-    reserved = _reserved(pools)
-    crowded = f"{{ fe_conn gt {limits.served} }}" + (" !reserved" if reserved else "")
-    too_large = _json(431, f"the header fields are over {HEADER_LIMIT // 1024} KiB")
-    return [
-        f"tcp-request connection reject if {{ fe_conn gt {limits.held} }}",
-        *(f"errorfile {status} {ERRORS}/{status}.http" for status in ERROR_PAGES),
-        *reserved,
-        "http-request deny status 431 content-type application/json "
-        f"string '{too_large}' hdr Connection close if {{ req.hdrs,length gt {HEADER_LIMIT} }}",
-        f"http-request set-var(txn.limit) str(connections) if {crowded}",
-        "http-request deny status 503 content-type application/json "
-        f"string '{_json(503, CROWDED)}' hdr Connection close if {{ var(txn.limit) -m found }}",
     ]
 
 
@@ -217,3 +172,48 @@ def render(listen_fd: int, pem: Path, limits: Limits, pools: tuple[Pool, ...]) -
     for pool in pools:
         lines += _backend(pool)
     return "\n".join(lines)
+
+
+def _reserved(pools: tuple[Pool, ...]) -> list[str]:
+    """The ``reserved`` ACL: the paths of the pools still served when connections crowd."""
+    lines: list[str] = []
+    for pool in (p for p in pools if p.reserved):
+        lines += [f"acl reserved path {' '.join(pool.paths)}"] if pool.paths else []
+        lines += [f"acl reserved path_beg {' '.join(pool.prefixes)}"] if pool.prefixes else []
+    return lines
+
+
+def _guards(limits: Limits, pools: tuple[Pool, ...]) -> list[str]:
+    """The limits of the public side, and HAProxy's own answers as the API's JSON."""
+    reserved = _reserved(pools)
+    crowded = f"{{ fe_conn gt {limits.served} }}" + (" !reserved" if reserved else "")
+    too_large = _json(431, f"the header fields are over {HEADER_LIMIT // 1024} KiB")
+    return [
+        f"tcp-request connection reject if {{ fe_conn gt {limits.held} }}",
+        *(f"errorfile {status} {ERRORS}/{status}.http" for status in ERROR_PAGES),
+        *reserved,
+        "http-request deny status 431 content-type application/json "
+        f"string '{too_large}' hdr Connection close if {{ req.hdrs,length gt {HEADER_LIMIT} }}",
+        f"http-request set-var(txn.limit) str(connections) if {crowded}",
+        "http-request deny status 503 content-type application/json "
+        f"string '{_json(503, CROWDED)}' hdr Connection close if {{ var(txn.limit) -m found }}",
+    ]
+
+
+def _json(status: int, description: str) -> str:
+    """The body of an HTTP error as ``api.app.json_error`` writes it."""
+    title = f"{status} {http.HTTPStatus(status).phrase}"
+    return json.dumps({"title": title, "description": description}, separators=(",", ":"))
+
+
+def error_page(status: int) -> bytes:
+    """The whole response HAProxy sends for an error it makes itself (an ``errorfile``)."""
+    body = (_json(status, ERROR_PAGES[status]) + "\n").encode()
+    head = (
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
