@@ -4,8 +4,8 @@ Counted as requests finish (a falcon middleware): requests by path
 template, method and code (the ``statusCode`` of a cshis6 call, else the
 HTTP status), request latency by path, card-operation latency by function,
 and, observing the DC client (``DcClient.add_observer``), data-centre latency by DC path. Read
-when scraped: actor restarts and inbox depths, and which cards each
-station holds, and how many event streams are open.
+when scraped: actor restarts and inbox depths, HAProxy's restarts, which
+cards each station holds, and how many event streams are open.
 """
 
 from __future__ import annotations
@@ -228,6 +228,7 @@ class MetricsResource:
         for family in self._metrics.families():
             lines.extend(family.lines())
         lines.extend(self._actor_lines())
+        lines.extend(self._tls_lines())
         lines.extend(self._card_lines())
         lines.extend(self._stream_lines())
         resp.data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -244,6 +245,14 @@ class MetricsResource:
         yield from header(inbox, "gauge", "Messages waiting in each actor's inbox.")
         for actor in actors:
             yield sample(inbox, ("actor",), (actor.name,), actor.inbox)
+
+    def _tls_lines(self) -> Iterable[str]:
+        restarts = self._services.tls_restarts
+        if restarts is None:  # plain HTTP: no HAProxy
+            return
+        name = "nhi_broker_tls_restarts_total"
+        yield from header(name, "counter", "Restarts of HAProxy (HTTPS) since the broker started.")
+        yield sample(name, (), (), restarts())
 
     def _card_lines(self) -> Iterable[str]:
         name = "nhi_broker_cards_present"

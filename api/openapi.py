@@ -210,11 +210,16 @@ def event_schema(kinds: dict[str, Schema]) -> Schema:
 
 def error_responses(path: str) -> dict[str, Any]:
     """The HTTP statuses other than 200 that any call of this path may get (docs/web-api.md)."""
-    responses: dict[str, Any] = {
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "403": {"$ref": "#/components/responses/Forbidden"},
-        "413": {"$ref": "#/components/responses/ContentTooLarge"},
+    names = {
+        401: "Unauthorized",
+        403: "Forbidden",
+        408: "RequestTimeout",
+        413: "ContentTooLarge",
+        431: "HeaderFieldsTooLarge",
+        503: "ServiceUnavailable",
+        504: "GatewayTimeout",
     }
+    responses = {str(s): {"$ref": f"#/components/responses/{n}"} for s, n in names.items()}
     if path_parameters(path):
         responses["404"] = {"$ref": "#/components/responses/NotFound"}
     return dict(sorted(responses.items()))
@@ -259,7 +264,8 @@ def info_description() -> str:
         "`statusCode` (0 = 成功) and the manual's `message`; invalid parameters are "
         "1704 with the field named in `message`. Other HTTP statuses only for: unknown "
         "path 404, wrong method 405, body too large 413, missing or unknown token 401, "
-        "forbidden origin or role 403.\n\n"
+        "forbidden origin or role 403, header fields over 32 KiB 431, a request not "
+        "received in 10 s 408, busy 503, no answer in time 504.\n\n"
         "Callers on this machine without a token are the station `local`; others send "
         "`Authorization: Bearer <station token>`. `/api/admin/` needs the admin token. "
         "Paths marked ★ are called by a real HIS client today and stay exact.\n\n"
@@ -299,6 +305,24 @@ def components() -> dict[str, Any]:
                 "content": content,
             },
             "ContentTooLarge": {"description": "the body is over 64 KiB", "content": content},
+            "RequestTimeout": {
+                "description": "the request's headers and body did not arrive within 10 s",
+                "content": content,
+            },
+            "HeaderFieldsTooLarge": {
+                "description": "the header fields are over 32 KiB",
+                "content": content,
+            },
+            "ServiceUnavailable": {
+                "description": "busy: so many connections are open that only the quick paths "
+                "(Status, Version, the console) are served, a request waited 30 s for a free "
+                "thread, or a function call's station already has 8 calls in flight",
+                "content": content,
+            },
+            "GatewayTimeout": {
+                "description": "no answer in time (a call's deadline + 2 s)",
+                "content": content,
+            },
             "NotFound": {"description": "no such resource", "content": content},
         },
         "securitySchemes": {

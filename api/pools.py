@@ -48,7 +48,8 @@ def pools(call_deadline: float) -> tuple[PoolSpec, ...]:
     """The waitress pools behind HAProxy; the first takes every path the others do not name."""
     return (
         PoolSpec("calls", CALL_THREADS, call_deadline),
-        PoolSpec("quick", QUICK_THREADS, QUICK_TIMEOUT, QUICK_PATHS, QUICK_PREFIXES),
+        # Reserved: still served when a flood crowds the connections (nhi_https/haproxy.py).
+        PoolSpec("quick", QUICK_THREADS, QUICK_TIMEOUT, QUICK_PATHS, QUICK_PREFIXES, reserved=True),
         # Two beyond the stream cap answer the 503 when all streams are taken.
         PoolSpec("events", MAX_STREAMS + 2, EVENTS_TIMEOUT, prefixes=EVENTS_PREFIXES),
     )

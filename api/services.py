@@ -6,6 +6,7 @@ import hashlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from api.docs import PathDoc
@@ -72,6 +73,7 @@ class ApiServices:
     keepalive: float = KEEPALIVE  # seconds between an idle stream's keepalives
     # Made when the app is built, read by the metrics and a draining server:
     streams: StreamSlots | None = None
+    tls_restarts: Callable[[], int] | None = None  # HAProxy's restarts, when serving HTTPS
     gate: StationGate | None = None
     docs: list[PathDoc] = field(default_factory=list)  # the mounted paths' descriptions
 

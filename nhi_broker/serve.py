@@ -192,6 +192,7 @@ def http_server(
                 run_dir=config.data_dir / "serve",
                 pools=pools(drain_seconds(services.call_timeout)),
             )
+            services.tls_restarts = lambda: server.terminator.restarts  # for the metrics
         server.start()
     except TerminatorError:
         raise  # HAProxy's own words (an OSError too)

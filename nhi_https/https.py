@@ -8,16 +8,16 @@ one waitress server, with its own threads, per kind of work.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import resource
 import shutil
 import socket
 import ssl
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from broker.atomic import write_atomic
-from nhi_https.haproxy import Control, Limits, Pool, render
+from nhi_https.haproxy import ERROR_PAGES, ERRORS, Control, Limits, Pool, error_page, render
 from nhi_https.server import Address, HttpServer, WsgiApp, url_of
 from nhi_https.terminator import Terminator, haproxy_executable
 
@@ -28,7 +28,7 @@ MAXCONN_CAP = 4096
 FDS_RESERVED = 64  # HAProxy's own: listener, pipes, logs, the pools' sockets
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PoolSpec:
     """A pool's name, threads, server timeout (s) and the paths it serves."""
 
@@ -37,6 +37,7 @@ class PoolSpec:
     timeout: float
     paths: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    reserved: bool = False  # served also when connections are crowded (Limits.quick_only)
 
 
 def open_files_limit() -> int:
@@ -51,8 +52,8 @@ def open_files_limit() -> int:
 def maxconn_for(files: int) -> int:
     """Connections HAProxy may hold: each takes a client and a server socket.
 
-    Beyond it HAProxy leaves connections in the kernel's backlog and accepts
-    them once others close, so a flood delays callers but never deafens the port.
+    Near it HAProxy closes a new connection as soon as it accepts it
+    (``Limits.held``), so a flood never deafens the port.
     """
     return max(16, min(MAXCONN_CAP, (files - FDS_RESERVED) // 2))
 
@@ -93,13 +94,17 @@ def socket_dir(run_dir: Path) -> Path:
 
 def wire(specs: tuple[PoolSpec, ...], sockets: Path) -> tuple[Pool, ...]:
     """Each pool with its socket path (a stale socket of a killed broker removed)."""
-    pools = tuple(
-        Pool(s.name, sockets / f"{s.name}.sock", s.threads, s.timeout, s.paths, s.prefixes)
-        for s in specs
-    )
+    pools = tuple(Pool(socket=sockets / f"{s.name}.sock", **dataclasses.asdict(s)) for s in specs)
     for pool in pools:
         pool.socket.unlink(missing_ok=True)
     return pools
+
+
+def write_error_pages(directory: Path) -> None:
+    """HAProxy's own error answers, one ``<status>.http`` file each, in ``directory``."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for status in ERROR_PAGES:
+        write_atomic(directory / f"{status}.http", error_page(status))
 
 
 def write_pem(path: Path, cert: Path, key: Path) -> Path:
@@ -140,6 +145,7 @@ class HttpsServer:
             HttpServer(app, unix_socket=p.socket, threads=p.threads, name=f"waitress-{p.name}")
             for p in wired
         ]
+        write_error_pages(run_dir / ERRORS)  # beside the configuration
         pem = write_pem(run_dir / "tls.pem", cert, key)
         control = Control(self._sockets / "cli.sock", run_dir / "refusals.acl")
         write_atomic(control.refusals, b"")  # empty: a stop adds its pattern in memory

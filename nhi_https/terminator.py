@@ -6,7 +6,9 @@ caller waits in the port's backlog while the broker finishes the work of others.
 
 Its log lines (stdout: the abnormal requests, one JSON object each; stderr:
 its notices, warnings and alerts) become structlog events, so they reach the
-same JSON stream as the broker's own.
+same JSON stream as the broker's own. A request refused by a connection limit
+is one of those lines; the first of a flood is also told once, as
+``tls.limit_reached``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ log = structlog.get_logger("web.terminator")
 SEARCH = ("/usr/sbin", "/usr/local/sbin")  # Debian puts haproxy outside a user's PATH
 FIRST_BACKOFF, MAX_BACKOFF = 0.1, 5.0  # seconds before a restart, doubling
 STEADY = 10.0  # seconds up after which a death counts as a first one again
+QUIET = 60.0  # seconds without a refusal by a limit after which the next one is told again
+NO_LIMIT = "-"  # the log's ``limit`` (an unset HAProxy variable): no limit refused it
 ROUTINE = "stopped (cumulated conns"  # a warning per proxy at every stop: nothing is wrong
 LEVELS = {"ALERT": "error", "WARNING": "warning", "NOTICE": "info"}
 IN_FLIGHT_POLL = 0.05  # seconds between two looks at what a stop still waits for
@@ -50,7 +54,30 @@ def haproxy_executable() -> str:
     return found
 
 
-def route_line(stream: str, line: str) -> None:
+class LimitWatch:
+    """Tells the first request a limit refused, then none until a quiet minute has passed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def refused(self, limit: str, fields: dict[str, Any]) -> None:
+        """A request refused by ``limit`` (one HAProxy log line)."""
+        now = self._clock()
+        with self._lock:
+            first = self._last is None or now - self._last >= QUIET
+            self._last = now
+        if first:
+            log.warning(
+                "tls.limit_reached",
+                limit=limit,
+                connections=fields.get("connections"),
+                text="only the quick paths (Status) are served until connections close",
+            )
+
+
+def route_line(stream: str, line: str, watch: LimitWatch | None = None) -> None:
     """One HAProxy output line as a structlog event."""
     line = line.rstrip("\n")
     if not line:
@@ -60,16 +87,21 @@ def route_line(stream: str, line: str) -> None:
             fields: dict[str, Any] = json.loads(line)
             status = fields.get("status")
             level = "warning" if isinstance(status, int) and status >= 500 else "info"
+            limit = fields.pop("limit", NO_LIMIT)
+            if limit != NO_LIMIT:
+                fields["limit"] = limit
             getattr(log, level)("tls.request", **fields)
+            if limit != NO_LIMIT and watch is not None:
+                watch.refused(limit, fields)
         return
     word = line[1:].split("]", 1)[0].strip() if line.startswith("[") else ""
     level = "debug" if ROUTINE in line else LEVELS.get(word, "info")
     getattr(log, level)("tls.message", text=line)
 
 
-def _pump(stream: IO[str], name: str) -> None:
+def _pump(stream: IO[str], name: str, watch: LimitWatch) -> None:
     for line in stream:
-        route_line(name, line)
+        route_line(name, line, watch)
 
 
 class Terminator:
@@ -89,7 +121,8 @@ class Terminator:
         self._changed = threading.Condition()
         self._process: subprocess.Popen[str] | None = None
         self._watcher: threading.Thread | None = None
-        self.restarts = 0
+        self.restarts = 0  # HAProxy started again after it died (the metrics read it)
+        self.limits = LimitWatch()
 
     def check(self) -> None:
         """TerminatorError with HAProxy's own words if it refuses the configuration."""
@@ -179,7 +212,10 @@ class Terminator:
         for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
             assert stream is not None
             threading.Thread(
-                target=_pump, args=(stream, name), name=f"haproxy-{name}", daemon=True
+                target=_pump,
+                args=(stream, name, self.limits),
+                name=f"haproxy-{name}",
+                daemon=True,
             ).start()
         return process
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
 from dataclasses import dataclass, field
 
 import falcon.testing
@@ -13,7 +15,10 @@ from api.metrics import Histogram, Metrics, escape
 from api.services import ApiServices
 from broker.codes import Code
 from broker.dc.client import DcClient, DcConfig, DcError
+from nhi_broker.serve import RunningServer
+from nhi_https.https import HttpsServer
 from tests.api.conftest import call
+from tests.api.https_client import HisClient, trusting
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)$")
@@ -200,6 +205,34 @@ def test_open_event_streams_are_a_gauge(client: falcon.testing.TestClient) -> No
     metrics = scrape(client)
     assert metrics.types["nhi_broker_event_streams"] == "gauge"
     assert metrics.value("nhi_broker_event_streams") == 0
+
+
+def test_haproxy_restarts_are_counted(server: RunningServer) -> None:
+    https = server.server
+    assert isinstance(https, HttpsServer)
+    before = scrape_https(server)
+    first = https.terminator.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert https.terminator.wait_for(lambda pid: pid not in (None, first), 30)
+    after = scrape_https(server)  # a new connection: the killed HAProxy took the old one
+    assert before.types["nhi_broker_tls_restarts_total"] == "counter"
+    assert before.value("nhi_broker_tls_restarts_total") == 0
+    assert after.value("nhi_broker_tls_restarts_total") == 1
+
+
+def scrape_https(server: RunningServer) -> Exposition:
+    client = HisClient(server.url, trusting(server))
+    try:
+        status, raw = client.send("GET", "/metrics", b"")
+    finally:
+        client.close()
+    assert status == 200
+    return parse(raw.decode())
+
+
+def test_plain_http_has_no_haproxy_to_count(client: falcon.testing.TestClient) -> None:
+    assert "nhi_broker_tls_restarts_total" not in scrape(client).types
 
 
 def test_dc_client_tells_its_observer_of_every_exchange(services: ApiServices) -> None:

@@ -195,7 +195,7 @@ def test_replies_are_the_envelope_plus_the_routes_fields(document: dict[str, Any
         assert schema["properties"]["detail"]["type"] == "string"
         for name in route.reply:
             assert schema["properties"][name] == route.reply[name]
-        assert {"401", "403", "413"} <= set(operation["responses"])
+        assert {"401", "403", "408", "413", "431", "503", "504"} <= set(operation["responses"])
 
 
 def test_status_codes_are_the_manuals_table(document: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from cryptography import x509
 
 from broker import config
 from nhi_broker.serve import StartupRefusedError, certificate_paths, check_exposure
+from tests.flood import closed_by_server, once_refusals_end, silent_flood
 from tests.serving import call, station_inbox
 
 NHI_BROKER = Path(sys.executable).parent / "nhi-broker"
@@ -172,25 +173,60 @@ def test_ctrl_c_in_a_terminal_stops_haproxy_softly_through_the_broker(served: Se
     assert [event["code"] for event in stopped] == [0]  # soft-stopped, not killed by SIGINT
 
 
-def test_after_a_flood_past_its_open_file_limit_the_broker_answers_again(tmp_path: Path) -> None:
+def test_a_flood_past_its_open_file_limit_is_refused_at_once_and_the_broker_answers_after(
+    tmp_path: Path,
+) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,100 sockets here too
     served = serving(tmp_path, files=1024)
     broker = next(served)
     try:
         haproxy_cfg = (broker.data_dir / "serve" / "haproxy.cfg").read_text()
-        assert "    maxconn 480\n" in haproxy_cfg  # what 1,024 open files allow
+        assert "    tcp-request connection reject if { fe_conn gt 464 }\n" in haproxy_cfg
         port = urllib.parse.urlsplit(broker.url).port or 0
-        flood = [socket.socket() for _ in range(1100)]
-        for sock in flood:
-            sock.setblocking(False)
-            sock.connect_ex(("127.0.0.1", port))
+        flood = silent_flood(("127.0.0.1", port), 1100)  # HAProxy holds 464, closes the rest
+        assert closed_by_server(flood, 1100 - 464, within=30) == 1100 - 464
         for sock in flood:
             sock.close()
         trusted = ssl.create_default_context(cafile=str(broker.data_dir / "tls" / "ca.crt"))
-        assert get_status(broker.url, trusted)["statusCode"] == 0
+        status = once_refusals_end(lambda: get_status(broker.url, trusted), within=30)
+        assert status["statusCode"] == 0
     finally:
         served.close()
+
+
+def test_status_answers_while_a_flood_of_calls_holds_the_connections(tmp_path: Path) -> None:
+    served = serving(tmp_path, files=256)  # 84 connections held; beyond 63 only quick paths
+    broker = next(served)
+    trusted = ssl.create_default_context(cafile=str(broker.data_dir / "tls" / "ca.crt"))
+    flood: list[http.client.HTTPSConnection] = []
+    try:
+        statuses = []
+        for _ in range(100):  # each connection asks once, then stays open (keep-alive)
+            connection = https_to(broker.url, trusted)
+            connection.request("GET", "/api/flood")
+            statuses.append(connection.getresponse().status)
+            flood.append(connection)
+        assert statuses == [404] * 63 + [503] * 37  # refused at once beyond 63 connections
+        assert get_status(broker.url, trusted)["statusCode"] == 0  # on a 64th connection
+        broker.process.send_signal(signal.SIGTERM)
+        remaining, _ = broker.process.communicate(timeout=60)
+    finally:
+        for connection in flood:
+            connection.close()
+        served.close()
+    events = [as_json(line) for line in remaining.splitlines()]
+    refused = [e for e in events if e.get("event") == "tls.request" and e.get("limit")]
+    assert [(e["status"], e["backend"]) for e in refused] == [(503, "https")] * 37  # no pool
+    [reached] = [e for e in events if e.get("event") == "tls.limit_reached"]
+    assert (reached["limit"], reached["connections"]) == ("connections", 64)
+
+
+def https_to(url: str, context: ssl.SSLContext) -> http.client.HTTPSConnection:
+    parsed = urllib.parse.urlsplit(url)
+    return http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=context, timeout=30
+    )
 
 
 def test_haproxy_does_not_outlive_a_killed_broker(served: Served) -> None:

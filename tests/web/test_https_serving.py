@@ -19,9 +19,11 @@ import structlog
 
 from nhi_https import runtime
 from nhi_https.certificates import ensure_certificate
-from nhi_https.haproxy import Control, Limits
+from nhi_https.haproxy import HEADER_LIMIT, Control, Limits
 from nhi_https.https import HttpsServer, PoolSpec, maxconn_for
 from nhi_https.server import Address
+from nhi_https.terminator import NO_LIMIT, LimitWatch, route_line
+from tests.flood import closed_by_server, once_refusals_end, silent_flood
 
 WAIT = 10.0
 
@@ -36,10 +38,12 @@ class Hold:
 
     def __init__(self) -> None:
         self.entered = threading.Event()
+        self.arrived = threading.Semaphore(0)  # one per request that reached the app
         self.release = threading.Event()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.entered.set()
+        self.arrived.release()
         self.release.wait(WAIT)
         resp.media = {"held": True}
 
@@ -83,7 +87,10 @@ def serve(
         cert=cert[0],
         key=cert[1],
         run_dir=tmp_path / "serve",
-        pools=(PoolSpec("calls", 2, 30.0), PoolSpec("quick", 2, 10.0, paths=("/whoami",))),
+        pools=(
+            PoolSpec("calls", 2, 30.0),
+            PoolSpec("quick", 2, 10.0, paths=("/whoami",), reserved=True),
+        ),
         limits=limits,
     )
     server.start()
@@ -157,15 +164,17 @@ def test_slow_and_silent_clients_do_not_keep_a_new_connection_waiting(
             sock.close()
 
 
-def test_a_flood_past_the_connection_limit_leaves_the_port_answering_once_it_ends(
+def test_a_flood_past_the_connection_limit_is_refused_at_once_and_the_port_answers_after_it(
     tmp_path: Path, cert: tuple[Path, Path], hold: Hold
 ) -> None:
     server = serve(tmp_path, cert, hold, Limits(maxconn=16))
     try:
-        flood = [socket.create_connection(server.address, timeout=WAIT) for _ in range(64)]
+        flood = silent_flood(server.address, 64)  # as a port scan or a stuck client sends
+        assert closed_by_server(flood, 50, within=WAIT) == 50  # 14 held, the rest refused
         for sock in flood:
             sock.close()
-        assert get(server.address, cert, "/whoami")[0] == 200
+        answer = once_refusals_end(lambda: get(server.address, cert, "/whoami"), within=WAIT)
+        assert answer[0] == 200
     finally:
         server.stop(1.0)
 
@@ -296,3 +305,107 @@ def test_a_request_on_a_pool_socket_without_a_client_address_is_refused(
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"no client address" in answer
+
+
+def answer(conn: ssl.SSLSocket, request: bytes) -> bytes:
+    """Everything the server sends back until it closes the connection."""
+    conn.sendall(request)
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
+
+
+def json_body(response: bytes) -> dict[str, object]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-type: application/json" in head.lower()
+    parsed: dict[str, object] = json.loads(body)
+    return parsed
+
+
+def test_header_fields_over_the_limit_are_refused_with_431_in_the_apis_json(
+    server: HttpsServer, cert: tuple[Path, Path]
+) -> None:
+    big = b"X-Big: " + b"a" * (HEADER_LIMIT + 1) + b"\r\n"
+    with tls_socket(server.address, cert) as conn:
+        response = answer(conn, b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n" + big + b"\r\n")
+    assert response.startswith(b"HTTP/1.1 431 ")
+    body = json_body(response)
+    assert body["title"] == "431 Request Header Fields Too Large"
+
+
+def test_a_request_haproxy_gives_up_on_is_answered_in_the_apis_json(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=64, queue=0.3))
+    held = [threading.Thread(target=get, args=(server.address, cert, "/hold")) for _ in range(2)]
+    try:
+        for thread in held:  # both of the calls pool's threads
+            thread.start()
+        assert all(hold.arrived.acquire(timeout=WAIT) for _ in held)
+        with tls_socket(server.address, cert) as conn:  # waits in the queue, then gives up
+            response = answer(conn, b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    finally:
+        hold.release.set()
+        for thread in held:
+            thread.join(WAIT)
+        server.stop(1.0)
+    assert response.startswith(b"HTTP/1.1 503 ")
+    assert json_body(response) == {
+        "title": "503 Service Unavailable",
+        "description": "the API server is busy or stopping: try again",
+    }
+
+
+def test_crowded_connections_leave_the_reserved_paths_served_and_refuse_the_rest_at_once(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        server = serve(tmp_path, cert, hold, Limits(maxconn=16, quick_only=4))
+        crowd = [tls_socket(server.address, cert) for _ in range(4)]  # TLS done, then nothing
+        try:
+            refused = []
+            for _ in range(3):
+                with tls_socket(server.address, cert) as conn:
+                    refused.append(answer(conn, b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            status, _ = get(server.address, cert, "/whoami")
+        finally:
+            for sock in crowd:
+                sock.close()
+            server.stop(1.0)
+    assert status == 200
+    assert not hold.entered.is_set()  # refused before reaching the app
+    assert all(r.startswith(b"HTTP/1.1 503 ") for r in refused)
+    assert "only the quick paths" in str(json_body(refused[0])["description"])
+    assert [e["limit"] for e in logs if e["event"] == "tls.request"] == ["connections"] * 3
+    [reached] = [e for e in logs if e["event"] == "tls.limit_reached"]
+    assert (reached["limit"], reached["connections"]) == ("connections", 5)
+
+
+def test_a_connection_beyond_maxconn_is_closed_at_once_not_left_waiting(
+    tmp_path: Path, cert: tuple[Path, Path], hold: Hold
+) -> None:
+    server = serve(tmp_path, cert, hold, Limits(maxconn=8))  # one spare: 7 held
+    held = [tls_socket(server.address, cert) for _ in range(7)]
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_socket(server.address, cert)  # WAIT bounds a wait in the backlog: a failure
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop(1.0)
+
+
+def test_a_flood_of_refusals_is_told_once_and_again_after_a_quiet_minute() -> None:
+    now = [0.0]
+    watch = LimitWatch(clock=lambda: now[0])
+    line = json.dumps({"status": 503, "connections": 61, "limit": "connections"})
+    with structlog.testing.capture_logs() as logs:
+        for at in (0.0, 30.0, 89.0, 150.0):  # 59 s apart, then 61 s: a second flood
+            now[0] = at
+            route_line("stdout", line, watch)
+        route_line("stdout", json.dumps({"status": 408, "limit": NO_LIMIT}), watch)
+    told = [e for e in logs if e["event"] == "tls.limit_reached"]
+    assert [(e["limit"], e["connections"]) for e in told] == [("connections", 61)] * 2
+    requests = [e for e in logs if e["event"] == "tls.request"]
+    assert [e.get("limit") for e in requests] == ["connections"] * 4 + [None]
