@@ -133,8 +133,7 @@ class HcActor(CardHolderActor):
         dc: DcClient,
         departures: Departures,
     ) -> None:
-        super().__init__(supervised, station, board, departures)
-        self._dc = dc
+        super().__init__(supervised, station, board, dc, departures)
         self._type = HcType.NONE
         self._status = HcStatus.NONE
         self._environment: Environment | None = None

@@ -129,8 +129,7 @@ class HcaActor(CardHolderActor):
         dc: DcClient,
         departures: Departures,
     ) -> None:
-        super().__init__(supervised, station, board, departures)
-        self._dc = dc
+        super().__init__(supervised, station, board, dc, departures)
         self._type = HcaType.NONE
         self._status = HcaStatus.NONE
         self._environment: Environment | None = None

@@ -20,6 +20,7 @@ from actors.departures import CardLeftError, Departures, HeldCard, unless_depart
 from actors.messages import Message
 from actors.reader import CardSeen, Converse, EndSession, Probe
 from broker.codes import Code
+from broker.dc.client import DcClient
 from broker.errors import BrokerError, DeviceAbsentError
 from broker.state import StateBoard
 from broker.transport.base import CardConnection
@@ -72,11 +73,17 @@ class CardHolderActor(BrokerActor):
     kinds: tuple[str, ...] = ()
 
     def __init__(
-        self, supervised: Supervised, station: str, board: StateBoard, departures: Departures
+        self,
+        supervised: Supervised,
+        station: str,
+        board: StateBoard,
+        dc: DcClient,
+        departures: Departures,
     ) -> None:
         super().__init__(supervised)
         self.station = station
         self.board = board
+        self._dc = dc
         self._departures = departures
         self.sources: tuple[Source, ...] = ()
         self.source: Source | None = None
