@@ -59,9 +59,8 @@ def interpreter() -> Path:
     return debians
 
 
-def copy_program(directory: Path) -> Path:
-    """``directory/nhi-broker``: runs a copy of this checkout's program with its dependencies."""
-    site = directory / "site-packages"
+def copy_site(site: Path) -> None:
+    """Into ``site``: copies of the product's packages and of their runtime dependencies."""
     for package in PACKAGES:
         shutil.copytree(
             ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__")
@@ -73,6 +72,12 @@ def copy_program(directory: Path) -> Path:
     (info / "METADATA").write_text(own.read_text("METADATA") or own.read_text("PKG-INFO") or "")
     for dist in dependencies:
         _copy_installed_files(dist, site)
+
+
+def copy_program(directory: Path) -> Path:
+    """``directory/nhi-broker``: runs a copy of this checkout's program with its dependencies."""
+    site = directory / "site-packages"
+    copy_site(site)
     program = directory / "nhi-broker"
     # -E -s: no PYTHON* variables, no user site
     program.write_text(

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import site
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.program_copy import copy_site
 
 TREES = ("etc", "usr/local", "var/lib", "opt")
 USER = "nhi-broker"
@@ -42,18 +43,17 @@ UNDER_TMP = "/tmp/checkout/.venv/bin/nhi-broker"  # the same venv, seen under /t
 
 
 def make_venv(venv: Path) -> None:
-    """A venv for ``/opt/nhi-broker/.venv``: ``/opt/python``'s interpreter, this run's
-    packages (the editable broker among them), a ``nhi-broker`` that runs the CLI."""
+    """A venv for ``/opt/nhi-broker/.venv``: ``/opt/python``'s interpreter, copies of this
+    checkout's packages and their dependencies, a ``nhi-broker`` that runs the CLI."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     inside = Path("/opt/python/bin") / f"python{version}"  # sys.base_prefix, mounted there
     (venv / "bin").mkdir(parents=True)
     (venv / "bin/python").symlink_to(inside)
     (venv / "pyvenv.cfg").write_text(f"home = {inside.parent}\nversion = {version}\n")
     packages = venv / "lib" / f"python{version}" / "site-packages"
-    packages.mkdir(parents=True)
-    (packages / "test-run.pth").write_text(
-        f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n"
-    )
+    # copies, not this run's site-packages: the namespace hides /tmp, where a checkout
+    # (and its .venv) may be
+    copy_site(packages)
     program = venv / "bin/nhi-broker"
     program.write_text(
         '#!/bin/sh\nexec "$(dirname "$0")/python" -c '

@@ -34,10 +34,12 @@ def test_the_header_follows_a_card_pulled_and_inserted(page: Page, server: LiveS
 def test_the_header_shows_a_stopped_broker_and_recovers_by_itself(
     page: Page, server: LiveServer, errors: BrowserErrors
 ) -> None:
-    # Requests to a stopped server fail; the browser says so in its console.
+    # Requests to a stopped server fail, and those made while it stops are refused with 503;
+    # the browser says so in its console.
     errors.allow(
         r"net::ERR_(CONNECTION_REFUSED|INCOMPLETE_CHUNKED_ENCODING|EMPTY_RESPONSE|CONNECTION_RESET)"
     )
+    errors.allow(r"the server responded with a status of 503 \(Service Unavailable\)")
     assert api(server, "POST", "/api/common/v1/Initial", {"name": "COM1"})["statusCode"] == 0
     expect(indicator(page, "reader")).to_contain_text("已連接", timeout=LIVE)
     go(page, "hc")
